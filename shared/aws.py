@@ -1,0 +1,35 @@
+"""boto3 clients, created lazily once per process and reused by every call.
+
+The endpoint comes from boto3's own AWS_ENDPOINT_URL setting, so the same code talks to AWS
+in Lambda and to moto locally.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cache
+from typing import Any
+
+from botocore.config import Config
+
+_lock = threading.Lock()
+_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 3},
+    connect_timeout=2,
+    read_timeout=5,
+    max_pool_connections=64,
+)
+
+
+@cache
+def client(service: str) -> Any:
+    # boto3 session creation is not thread-safe; the lock keeps first use from many threads sound.
+    with _lock:
+        import boto3
+
+        return boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests point a fresh moto at the process)."""
+    client.cache_clear()

@@ -1,0 +1,120 @@
+"""The decision record: what the governor decided for one event, and why.
+
+This shape is the contract of the decision log, the outbound events and every API.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+from shared.events import Channel, InteractionClosed, Outcome
+
+
+def _utc_text(value: datetime) -> str:
+    return format_utc(value)
+
+
+def format_utc(value: datetime) -> str:
+    """Fixed-width UTC text (sorts like the instant it names): 2026-11-23T10:00:00.000000Z."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+UtcDatetime = Annotated[datetime, PlainSerializer(_utc_text, return_type=str)]
+
+
+class Action(StrEnum):
+    SURVEY = "survey"
+    CALLBACK = "callback"
+    NONE = "none"
+
+
+class Reason(StrEnum):
+    """Stable reason codes; the first one in a decision is the deciding reason (docs/reasons.md)."""
+
+    SURVEY_ELIGIBLE = "SURVEY_ELIGIBLE"
+    CALLBACK_UNRESOLVED = "CALLBACK_UNRESOLVED"
+    CALLBACK_ESCALATED = "CALLBACK_ESCALATED"
+    CALLBACK_NEGATIVE_SENTIMENT = "CALLBACK_NEGATIVE_SENTIMENT"
+    CALLBACK_REPEAT_CONTACT = "CALLBACK_REPEAT_CONTACT"
+    CALLBACK_REOPENED = "CALLBACK_REOPENED"
+    QUIET_HOURS_DEFERRED = "QUIET_HOURS_DEFERRED"
+    ALREADY_FOLLOWED_UP = "ALREADY_FOLLOWED_UP"
+    OPTED_OUT = "OPTED_OUT"
+    ABANDONED_INTERACTION = "ABANDONED_INTERACTION"
+    STALE_EVENT = "STALE_EVENT"
+    CALLBACK_DISABLED = "CALLBACK_DISABLED"
+    CALLBACK_CAP_REACHED = "CALLBACK_CAP_REACHED"
+    SURVEY_DISABLED = "SURVEY_DISABLED"
+    SEGMENT_EXCLUDED = "SEGMENT_EXCLUDED"
+    SHORT_INTERACTION = "SHORT_INTERACTION"
+    NOT_SAMPLED = "NOT_SAMPLED"
+    SURVEY_CAP_REACHED = "SURVEY_CAP_REACHED"
+    CONTACT_COOLDOWN = "CONTACT_COOLDOWN"
+
+
+class RuleCheck(BaseModel):
+    """One rule the engine evaluated, with the figures behind its verdict."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rule: str
+    passed: bool
+    message: str
+    figures: dict[str, Any] = Field(default_factory=dict)
+
+
+class DecisionInput(BaseModel):
+    """The event fields the engine used, kept so a decision can be explained and replayed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    channel: Channel
+    closed_at: UtcDatetime
+    outcome: Outcome
+    handle_seconds: int | None = None
+    contact_attempts: int | None = None
+    reopen_count: int | None = None
+    sentiment: float | None = None
+    customer_timezone: str | None = None
+    segment: str | None = None
+    brand: str | None = None
+
+    @classmethod
+    def of(cls, event: InteractionClosed) -> DecisionInput:
+        return cls.model_validate(event.model_dump(include=set(cls.model_fields)))
+
+
+class Decision(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    decision_id: str
+    event_id: str
+    interaction_id: str
+    customer_id: str
+    action: Action
+    reasons: tuple[Reason, ...]
+    explanation: tuple[RuleCheck, ...]
+    policy_version: int
+    send_at: UtcDatetime | None
+    decided_at: UtcDatetime
+    input: DecisionInput
+
+    @property
+    def reason(self) -> Reason:
+        return self.reasons[0]
+
+    @property
+    def approved(self) -> bool:
+        return self.action is not Action.NONE
+
+
+def decision_id_for(event_id: str) -> str:
+    """Deterministic, so every retry of an event names the same decision (consumers dedupe on it)."""
+    digest = hashlib.sha256(event_id.encode()).digest()[:16]
+    return "dcn_" + base64.b32encode(digest).decode().rstrip("=").lower()

@@ -1,0 +1,65 @@
+"""The decision (suppression) log table. This module alone spells its keys.
+
+Keys serve the admin questions:
+- by decision id: the table key `decision_id` (also the idempotency marker of the event);
+- by customer and time: index `by-customer` (customer_id, decided_at);
+- by day and reason: index `by-day-reason` (day_shard, reason_at). A day's writes are spread
+  over DAY_SHARDS partitions so one busy day never makes a hot index partition; a day query
+  reads every shard.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+from typing import Any
+
+from shared.decision import Decision, format_utc
+
+KEY = "decision_id"
+BY_CUSTOMER = "by-customer"
+BY_DAY_REASON = "by-day-reason"
+DAY_SHARDS = 16
+
+
+def key(decision_id: str) -> dict[str, Any]:
+    return {KEY: {"S": decision_id}}
+
+
+def day_shard(decision: Decision) -> str:
+    shard = int(hashlib.sha256(decision.decision_id.encode()).hexdigest(), 16) % DAY_SHARDS
+    return f"{decision.decided_at:%Y-%m-%d}#{shard:02d}"
+
+
+def to_item(decision: Decision, retention: timedelta) -> dict[str, Any]:
+    decided_at = format_utc(decision.decided_at)
+    return {
+        KEY: {"S": decision.decision_id},
+        "event_id": {"S": decision.event_id},
+        "customer_id": {"S": decision.customer_id},
+        "decided_at": {"S": decided_at},
+        "action": {"S": str(decision.action)},
+        "reason": {"S": str(decision.reason)},
+        "day_shard": {"S": day_shard(decision)},
+        "reason_at": {"S": f"{decision.reason}#{decided_at}"},
+        "policy_version": {"N": str(decision.policy_version)},
+        "expires_at": {"N": str(int((decision.decided_at + retention).timestamp()))},
+        "doc": {"S": decision.model_dump_json()},
+    }
+
+
+def from_item(item: dict[str, Any]) -> Decision:
+    return Decision.model_validate(json.loads(item["doc"]["S"]))
+
+
+def put_once(table: str, decision: Decision, retention: timedelta) -> dict[str, Any]:
+    """Writes the decision unless one exists for the event: the log entry is the idempotency marker."""
+    return {
+        "TableName": table,
+        "Item": to_item(decision, retention),
+        "ConditionExpression": f"attribute_not_exists({KEY})",
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    }
+
+

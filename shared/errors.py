@@ -1,0 +1,38 @@
+"""Domain errors. Each carries its HTTP status, so APIs map them in one place."""
+
+from __future__ import annotations
+
+
+class GovernorError(Exception):
+    status = 500
+    code = "INTERNAL"
+
+
+class ConfigurationError(GovernorError):
+    code = "CONFIGURATION"
+
+
+class InvalidInput(GovernorError):
+    """Input that can never succeed: refused, never retried."""
+
+    status = 400
+    code = "INVALID_INPUT"
+
+    def __init__(self, message: str, fields: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.fields = fields or []
+
+
+class TransientFailure(GovernorError):
+    """Worth retrying later: throttling, timeouts, contention."""
+
+    status = 503
+    code = "TRY_AGAIN"
+
+
+class LedgerContention(TransientFailure):
+    """The customer's ledger kept changing under us; SQS (or the caller) retries later."""
+
+
+class PublishFailed(TransientFailure):
+    """A committed decision could not be published yet; redelivery publishes it again."""

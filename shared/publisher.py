@@ -1,0 +1,58 @@
+"""Outbound events: FollowUpApproved / FollowUpSuppressed on the governor's bus.
+
+Publishing happens after the commit, so it is at least once: a process that dies in between
+leaves its SQS message unacknowledged, the redelivery finds the committed decision and publishes
+it again. Consumers dedupe on `decision_id`, which is the same on every repeat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from shared import aws
+from shared.decision import Decision
+
+SOURCE = "followup.governor"
+APPROVED = "FollowUpApproved"
+SUPPRESSED = "FollowUpSuppressed"
+MAX_ENTRIES = 10  # PutEvents takes at most 10 entries a request
+ATTEMPTS = 3
+
+
+def entry(bus: str, decision: Decision) -> dict[str, Any]:
+    return {
+        "EventBusName": bus,
+        "Source": SOURCE,
+        "DetailType": APPROVED if decision.approved else SUPPRESSED,
+        "Detail": decision.model_dump_json(),
+        "Resources": [],
+    }
+
+
+class Publisher:
+    def __init__(self, bus: str, client: Any = None) -> None:
+        self.bus = bus
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        return self._client or aws.client("events")
+
+    def publish(self, decisions: Sequence[Decision]) -> list[Decision]:
+        """Publishes in batches of ten, retrying only the entries that failed.
+
+        Returns the decisions still unpublished after the retries, for the caller to fail.
+        """
+        pending = list(decisions)
+        for _ in range(ATTEMPTS):
+            if not pending:
+                break
+            failed: list[Decision] = []
+            for start in range(0, len(pending), MAX_ENTRIES):
+                chunk = pending[start : start + MAX_ENTRIES]
+                answer = self.client.put_events(Entries=[entry(self.bus, d) for d in chunk])
+                if answer.get("FailedEntryCount"):
+                    failed += [d for d, e in zip(chunk, answer["Entries"], strict=True) if e.get("ErrorCode")]
+            pending = failed
+        return pending

@@ -1,0 +1,53 @@
+"""Builds the production objects once per process from the environment (lazily, at first use)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import cache
+
+from shared.clock import Clock, WallClock
+from shared.config import settings
+from shared.governor import Governor
+from shared.publisher import Publisher
+from shared.store import DynamoStore
+
+_clock: Clock = WallClock()
+
+
+@cache
+def store() -> DynamoStore:
+    config = settings()
+    return DynamoStore(
+        config.ledger_table, config.decision_log_table, timedelta(days=config.decision_retention_days)
+    )
+
+
+@cache
+def publisher() -> Publisher:
+    return Publisher(settings().event_bus_name)
+
+
+def governor() -> Governor:
+    """A governor per invocation: its ledger cache must not outlive the batch it was read for."""
+    return Governor(store(), clock=_clock)
+
+
+def use_clock(clock: Clock) -> None:
+    """Local tooling only (`--clock event`): the deployed functions never call this."""
+    global _clock
+    _clock = clock
+
+
+def current_clock() -> Clock:
+    return _clock
+
+
+def reset() -> None:
+    """Forget everything built from the environment (tests change it between cases)."""
+    from shared import aws, config
+
+    config.settings.cache_clear()
+    store.cache_clear()
+    publisher.cache_clear()
+    aws.reset_clients()
+    use_clock(WallClock())
