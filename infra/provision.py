@@ -143,7 +143,11 @@ def _bus(session: Any, local: LocalStack, logical: str, props: dict[str, Any]) -
 def _queue(session: Any, local: LocalStack, logical: str, props: dict[str, Any]) -> None:
     name = props.get("QueueName") or f"{local.stack}-{logical}"
     attributes = {
-        key: json.dumps(value) if isinstance(value, dict) else str(value).lower() if isinstance(value, bool) else str(value)
+        key: json.dumps(value)
+        if isinstance(value, dict)
+        else str(value).lower()
+        if isinstance(value, bool)
+        else str(value)
         for key, value in props.items()
         if key not in ("QueueName", "Tags")
     }

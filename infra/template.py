@@ -26,7 +26,8 @@ def _raw() -> dict[str, Any]:
     if problems or template is None:
         raise ValueError(f"template.yaml does not parse: {problems}")
     # cfn-lint's nodes carry line marks; a JSON round trip leaves plain dicts and strings.
-    return json.loads(json.dumps(template, default=str))
+    plain: dict[str, Any] = json.loads(json.dumps(template, default=str))
+    return plain
 
 
 def raw() -> dict[str, Any]:

@@ -25,7 +25,7 @@ _CONFIG = Config(
 def client(service: str) -> Any:
     # boto3 session creation is not thread-safe; the lock keeps first use from many threads sound.
     with _lock:
-        import boto3
+        import boto3  # noqa: PLC0415 - imported on first use, off the cold-start path of pure code
 
         return boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
 

@@ -61,5 +61,3 @@ def put_once(table: str, decision: Decision, retention: timedelta) -> dict[str, 
         "ConditionExpression": f"attribute_not_exists({KEY})",
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
-
-

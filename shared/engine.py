@@ -92,7 +92,9 @@ def _evaluate(event: InteractionClosed, ledger: ContactLedger, policy: Policy, n
     gate(
         "quiet_hours",
         True,
-        f"inside quiet hours in {timezone}: send at {_short(send_at)}" if deferred else f"outside quiet hours in {timezone}",
+        f"inside quiet hours in {timezone}: send at {_short(send_at)}"
+        if deferred
+        else f"outside quiet hours in {timezone}",
         timezone=timezone,
         send_at=format_utc(send_at),
     )
@@ -159,15 +161,17 @@ def _callback_triggers(event: InteractionClosed, policy: Policy) -> list[Reason]
     found: list[Reason] = []
     if event.outcome in rules.outcomes:
         found.append(Reason.CALLBACK_ESCALATED if event.outcome == "escalated" else Reason.CALLBACK_UNRESOLVED)
-    if rules.sentiment_at_or_below is not None and event.sentiment is not None:
-        if event.sentiment <= rules.sentiment_at_or_below:
-            found.append(Reason.CALLBACK_NEGATIVE_SENTIMENT)
-    if rules.contact_attempts_at_least is not None and event.contact_attempts is not None:
-        if event.contact_attempts >= rules.contact_attempts_at_least:
-            found.append(Reason.CALLBACK_REPEAT_CONTACT)
-    if rules.reopen_count_at_least is not None and event.reopen_count is not None:
-        if event.reopen_count >= rules.reopen_count_at_least:
-            found.append(Reason.CALLBACK_REOPENED)
+    sentiment, attempts, reopens = event.sentiment, event.contact_attempts, event.reopen_count
+    if rules.sentiment_at_or_below is not None and sentiment is not None and sentiment <= rules.sentiment_at_or_below:
+        found.append(Reason.CALLBACK_NEGATIVE_SENTIMENT)
+    if (
+        rules.contact_attempts_at_least is not None
+        and attempts is not None
+        and attempts >= rules.contact_attempts_at_least
+    ):
+        found.append(Reason.CALLBACK_REPEAT_CONTACT)
+    if rules.reopen_count_at_least is not None and reopens is not None and reopens >= rules.reopen_count_at_least:
+        found.append(Reason.CALLBACK_REOPENED)
     return found
 
 

@@ -66,7 +66,9 @@ _ID = re.compile(ID_PATTERN)
 
 def _check_id(value: str) -> str:
     if not _ID.match(value):
-        raise ValueError("may contain only ASCII letters, digits and . _ : / # = + -, and must start with a letter or digit")
+        raise ValueError(
+            "may contain only ASCII letters, digits and . _ : / # = + -, and must start with a letter or digit"
+        )
     return value
 
 

@@ -74,7 +74,10 @@ class DynamoStore:
         found: dict[str, ContactLedger] = {cid: ContactLedger(cid) for cid in wanted}
         for start in range(0, len(wanted), 100):
             request: dict[str, Any] = {
-                self.ledger_table: {"Keys": [ledger.key(cid) for cid in wanted[start : start + 100]], "ConsistentRead": True}
+                self.ledger_table: {
+                    "Keys": [ledger.key(cid) for cid in wanted[start : start + 100]],
+                    "ConsistentRead": True,
+                }
             }
             for _ in range(5):
                 answer = self.client.batch_get_item(RequestItems=request)
@@ -111,7 +114,9 @@ class DynamoStore:
                 return AlreadyDecided(decision_log.from_item(log_reason["Item"]))
             if slot_reason.get("Code") == CONDITION_FAILED:
                 return LedgerChanged(ledger.from_item(before.customer_id, slot_reason.get("Item")))
-            raise TransientFailure(f"transaction cancelled: {slot_reason.get('Code')}/{log_reason.get('Code')}") from error
+            raise TransientFailure(
+                f"transaction cancelled: {slot_reason.get('Code')}/{log_reason.get('Code')}"
+            ) from error
         return Committed(decision)
 
     def get_decision(self, decision_id: str) -> Decision | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import cache
 
+from shared import aws, config
 from shared.clock import Clock, WallClock
 from shared.config import settings
 from shared.governor import Governor
@@ -17,9 +18,7 @@ _clock: Clock = WallClock()
 @cache
 def store() -> DynamoStore:
     config = settings()
-    return DynamoStore(
-        config.ledger_table, config.decision_log_table, timedelta(days=config.decision_retention_days)
-    )
+    return DynamoStore(config.ledger_table, config.decision_log_table, timedelta(days=config.decision_retention_days))
 
 
 @cache
@@ -44,8 +43,6 @@ def current_clock() -> Clock:
 
 def reset() -> None:
     """Forget everything built from the environment (tests change it between cases)."""
-    from shared import aws, config
-
     config.settings.cache_clear()
     store.cache_clear()
     publisher.cache_clear()

@@ -90,7 +90,7 @@ class DecideBatch:
             processor.process()
         response = processor.response()
         unpublished = self.publish()
-        failures = {f["itemIdentifier"] for f in response["batchItemFailures"]} | unpublished
+        failures = {str(f["itemIdentifier"]) for f in response["batchItemFailures"]} | unpublished
         return {"batchItemFailures": [{"itemIdentifier": mid} for mid in sorted(failures)]}
 
     def record(self, record: SQSRecord) -> None:
