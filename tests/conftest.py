@@ -75,3 +75,92 @@ def put_events(stack: Any, details: list[dict[str, Any]], source: str = "helpdes
         ]
         answer = events.put_events(Entries=entries)
         assert answer["FailedEntryCount"] == 0, answer
+
+
+def drain(stack: Any, max_batches: int = 1000) -> list[dict[str, Any]]:
+    """Feeds what the decide queue holds to the handler, ten at a time, acknowledging like
+    Lambda's event source mapping; returns each batch's response."""
+
+    responses = []
+    for _ in range(max_batches):
+        messages, response = handle_batch(stack)
+        if not messages:
+            break
+        responses.append(response)
+    return responses
+
+
+def handle_batch(stack: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """One receive of up to ten messages, one handler call, one acknowledgement."""
+    import boto3
+
+    from functions.decide.app import handler
+    from infra.lambda_runtime import LambdaContext, acknowledge, receive_batch, sqs_event
+
+    sqs = boto3.client("sqs")
+    url, arn = stack.urls["DecideQueue"], stack.arns["DecideQueue"]
+    messages = receive_batch(sqs, url)
+    if not messages:
+        return [], {"batchItemFailures": []}
+    response = handler(sqs_event(messages, arn), LambdaContext("decide"))
+    acknowledge(sqs, url, messages, response)
+    return messages, response
+
+
+def end_visibility(stack: Any, messages: list[dict[str, Any]], response: dict[str, Any]) -> None:
+    """Makes the failed messages of a batch visible at once, as if their visibility timeout passed."""
+    import boto3
+
+    failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
+    for message in messages:
+        if message["MessageId"] in failed:
+            boto3.client("sqs").change_message_visibility(
+                QueueUrl=stack.urls["DecideQueue"], ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+            )
+
+
+@pytest.fixture
+def outbound(aws: Any) -> Any:
+    """A queue subscribed to the governor's outbound events, as a survey tool would be."""
+    import boto3
+
+    sqs, events = boto3.client("sqs"), boto3.client("events")
+    url = sqs.create_queue(QueueName="outbound-observer")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bus = aws.names["GovernorBus"]
+    events.put_rule(
+        Name="observe-decisions", EventBusName=bus, EventPattern=json.dumps({"source": ["followup.governor"]})
+    )
+    events.put_targets(Rule="observe-decisions", EventBusName=bus, Targets=[{"Id": "observer", "Arn": arn}])
+
+    def read() -> list[dict[str, Any]]:
+        found = []
+        while True:
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                return found
+            for message in messages:
+                found.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+    return read
+
+
+def log_items(stack: Any) -> list[dict[str, Any]]:
+    import boto3
+
+    from shared import decision_log
+
+    items = boto3.client("dynamodb").scan(TableName=stack.names["DecisionLogTable"], ConsistentRead=True)["Items"]
+    return [decision_log.from_item(item).model_dump(mode="json") for item in items]
+
+
+def ledger_of(stack: Any, customer_id: str) -> Any:
+    import boto3
+
+    from shared import ledger
+
+    answer = boto3.client("dynamodb").get_item(
+        TableName=stack.names["LedgerTable"], Key=ledger.key(customer_id), ConsistentRead=True
+    )
+    return ledger.from_item(customer_id, answer.get("Item"))

@@ -1,0 +1,189 @@
+"""The decide function end to end on moto: EventBridge bus -> rule -> SQS -> handler -> DynamoDB,
+outbound EventBridge events, dead-letter parking. Resources come from template.yaml."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from shared import wiring
+from shared.clock import FixedClock
+from tests.conftest import NOW, detail, drain, end_visibility, handle_batch, ledger_of, log_items, put_events
+
+
+@pytest.fixture(autouse=True)
+def fixed_clock(aws: Any) -> None:
+    wiring.use_clock(FixedClock(NOW))
+
+
+def test_events_on_the_bus_get_one_decision_each_logged_and_published(aws: Any, outbound: Any) -> None:
+    # Given a solved, an unsolved and an abandoned interaction put on the bus by a help desk
+    put_events(
+        aws,
+        [
+            detail(event_id="e-solved", interaction_id="i-1", customer_id="c-1"),
+            detail(event_id="e-unsolved", interaction_id="i-2", customer_id="c-2", outcome="unresolved"),
+            detail(event_id="e-abandoned", interaction_id="i-3", customer_id="c-3", outcome="abandoned"),
+        ],
+    )
+    # When the decide function consumes the queue
+    responses = drain(aws)
+    # Then nothing failed, and each event has exactly one decision with its reasons
+    assert all(r == {"batchItemFailures": []} for r in responses)
+    decisions = {d["event_id"]: d for d in log_items(aws)}
+    assert {e: (d["action"], d["reasons"][0]) for e, d in decisions.items()} == {
+        "e-solved": ("survey", "SURVEY_ELIGIBLE"),
+        "e-unsolved": ("callback", "CALLBACK_UNRESOLVED"),
+        "e-abandoned": ("none", "ABANDONED_INTERACTION"),
+    }
+    # And approvals took a slot in the ledger, suppressions did not
+    assert ledger_of(aws, "c-1").version == 1
+    assert ledger_of(aws, "c-2").version == 1
+    assert ledger_of(aws, "c-3").version == 0
+    # And every decision went out on the bus, approvals and suppressions by their detail-type
+    published = {e["detail"]["decision_id"]: e for e in outbound()}
+    assert set(published) == {d["decision_id"] for d in decisions.values()}
+    kinds = {e["detail"]["event_id"]: e["detail-type"] for e in published.values()}
+    assert kinds == {
+        "e-solved": "FollowUpApproved",
+        "e-unsolved": "FollowUpApproved",
+        "e-abandoned": "FollowUpSuppressed",
+    }
+    assert all(e["source"] == "followup.governor" for e in published.values())
+    # And the logged decision is the published one, field for field
+    assert published[decisions["e-solved"]["decision_id"]]["detail"] == decisions["e-solved"]
+
+
+def test_a_malformed_record_in_a_batch_of_ten_fails_alone_and_is_parked_with_its_field(aws: Any) -> None:
+    # Given nine valid events and one whose channel is not in the contract
+    good = [detail(event_id=f"e-{i}", interaction_id=f"i-{i}", customer_id=f"c-{i}") for i in range(9)]
+    bad = detail(event_id="e-bad", interaction_id="i-bad", customer_id="c-bad", channel="fax")
+    put_events(aws, [*good[:4], bad, *good[4:]])
+    # When the ten arrive in one batch
+    sqs = boto3.client("sqs")
+    from functions.decide.app import handler
+    from infra.lambda_runtime import LambdaContext, acknowledge, receive_batch, sqs_event
+
+    messages = receive_batch(sqs, aws.urls["DecideQueue"])
+    assert len(messages) == 10
+    response = handler(sqs_event(messages, aws.arns["DecideQueue"]), LambdaContext("decide"))
+    acknowledge(sqs, aws.urls["DecideQueue"], messages, response)
+    # Then no record is reported failed (the bad one can never succeed, so it is not retried)
+    assert response == {"batchItemFailures": []}
+    # And the nine valid events are decided
+    assert sorted(d["event_id"] for d in log_items(aws)) == sorted(d["event_id"] for d in good)
+    # And the bad one is parked in the dead-letter queue, untouched, with the field that was wrong
+    parked = receive_batch(sqs, aws.urls["DecideDeadLetterQueue"])
+    assert len(parked) == 1
+    assert json.loads(parked[0]["Body"])["detail"] == bad
+    attributes = {k: v["StringValue"] for k, v in parked[0]["MessageAttributes"].items()}
+    assert attributes["governor_error"] == "INVALID_EVENT"
+    assert attributes["governor_fields"] == "detail.channel"
+    assert "fax" not in attributes["governor_message"]
+    # And the decide queue is empty: nothing will be retried
+    assert receive_batch(sqs, aws.urls["DecideQueue"]) == []
+
+
+def test_a_redelivered_event_returns_the_first_decision_and_changes_nothing(aws: Any, outbound: Any) -> None:
+    # Given an event that was decided and published
+    event = detail(event_id="e-1", interaction_id="i-1", customer_id="c-1")
+    put_events(aws, [event])
+    drain(aws)
+    first = log_items(aws)
+    ledger_before = ledger_of(aws, "c-1")
+    first_published = outbound()
+    # When the same event arrives again, once now and once two weeks later (a dead-letter redrive)
+    put_events(aws, [event])
+    drain(aws)
+    wiring.use_clock(FixedClock(NOW + timedelta(days=14)))
+    put_events(aws, [event])
+    drain(aws)
+    # Then the log still holds one decision, the ledger did not move
+    assert log_items(aws) == first
+    assert ledger_of(aws, "c-1") == ledger_before
+    # And the first decision is published again (at least once), with the same decision_id to dedupe on
+    again = outbound()
+    assert [e["detail"] for e in again] == [first_published[0]["detail"]] * 2
+
+
+def test_a_re_closed_interaction_gets_no_second_follow_up(aws: Any) -> None:
+    # Given an interaction that got a survey
+    put_events(aws, [detail(event_id="e-1", interaction_id="i-1", customer_id="c-1")])
+    drain(aws)
+    # When it is re-closed (a new event id) as unresolved five days later
+    wiring.use_clock(FixedClock(NOW + timedelta(days=5)))
+    closed = (NOW + timedelta(days=5, hours=-1)).isoformat()
+    put_events(
+        aws, [detail(event_id="e-2", interaction_id="i-1", customer_id="c-1", outcome="unresolved", closed_at=closed)]
+    )
+    drain(aws)
+    # Then the second decision is none, because the interaction was already followed up
+    second = next(d for d in log_items(aws) if d["event_id"] == "e-2")
+    assert (second["action"], second["reasons"]) == ("none", ["ALREADY_FOLLOWED_UP"])
+
+
+def test_a_throttled_commit_fails_that_record_alone_and_its_retry_decides_once(aws: Any) -> None:
+    # Given two events, and DynamoDB throttling the transaction of the first customer once
+    put_events(
+        aws,
+        [
+            detail(event_id="e-1", interaction_id="i-1", customer_id="c-throttled"),
+            detail(event_id="e-2", interaction_id="i-2", customer_id="c-fine"),
+        ],
+    )
+    throttled = {"left": 1}
+
+    def throttle(params: dict[str, Any], **_: Any) -> None:
+        items = params.get("TransactItems", [])
+        if throttled["left"] and items and "c-throttled" in json.dumps(items[0]):
+            throttled["left"] -= 1
+            raise ClientError(
+                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
+                "TransactWriteItems",
+            )
+
+    from shared import aws as aws_clients
+
+    aws_clients.client("dynamodb").meta.events.register("provide-client-params.dynamodb.TransactWriteItems", throttle)
+    # When the batch is handled
+    messages, response = handle_batch(aws)
+    # Then only the throttled record is reported failed, the other is decided
+    throttled_id = next(m["MessageId"] for m in messages if "c-throttled" in m["Body"])
+    assert response == {"batchItemFailures": [{"itemIdentifier": throttled_id}]}
+    assert [d["event_id"] for d in log_items(aws)] == ["e-2"]
+    # And when SQS redelivers it (visibility timeout over), it is decided exactly once
+    end_visibility(aws, messages, response)
+    drain(aws)
+    assert sorted(d["event_id"] for d in log_items(aws)) == ["e-1", "e-2"]
+    assert ledger_of(aws, "c-throttled").version == 1
+
+
+def test_a_record_whose_decision_could_not_be_published_is_retried_and_republished(aws: Any, outbound: Any) -> None:
+    # Given EventBridge refusing the first PutEvents call
+    failures = {"left": 1}
+
+    def refuse(**_: Any) -> None:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "PutEvents")
+
+    from shared import aws as aws_clients
+
+    aws_clients.client("events").meta.events.register("before-call.events.PutEvents", refuse)
+    put_events(aws, [detail(event_id="e-1", interaction_id="i-1", customer_id="c-1")])
+    # When the batch is handled
+    messages, response = handle_batch(aws)
+    # Then the record is failed although its decision is committed
+    assert len(response["batchItemFailures"]) == 1
+    assert [d["event_id"] for d in log_items(aws)] == ["e-1"]
+    assert outbound() == []
+    # And its redelivery publishes the committed decision without deciding again
+    end_visibility(aws, messages, response)
+    drain(aws)
+    assert [e["detail"]["event_id"] for e in outbound()] == ["e-1"]
+    assert ledger_of(aws, "c-1").version == 1

@@ -1,0 +1,138 @@
+"""The slot-taking write: one conditional request per slot is what keeps caps under concurrency.
+
+Run against both stores (DynamoDB on moto, and the in-memory port used by simulation), so they
+cannot drift."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from shared import engine, ledger
+from shared.clock import FixedClock
+from shared.contacts import ContactLedger
+from shared.events import InteractionClosed
+from shared.governor import Governor
+from shared.policy import default_policy
+from shared.store import AlreadyDecided, Committed, DynamoStore, LedgerChanged, MemoryStore, Store
+from tests.conftest import NOW, detail
+
+POLICY = default_policy()
+
+
+@pytest.fixture(params=["dynamodb", "memory"])
+def store(request: pytest.FixtureRequest) -> Iterator[Store]:
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    stack = request.getfixturevalue("aws")
+    yield DynamoStore(stack.names["LedgerTable"], stack.names["DecisionLogTable"], timedelta(days=400))
+
+
+def event(n: int, **overrides: Any) -> InteractionClosed:
+    return InteractionClosed.model_validate(detail(event_id=f"e-{n}", interaction_id=f"i-{n}", **overrides))
+
+
+def approve(store: Store, state: ContactLedger, n: int) -> tuple[Any, ContactLedger]:
+    decision = engine.decide(event(n), state, POLICY, NOW)
+    after = state.after(decision, POLICY.ledger_retention, NOW)
+    return store.commit(decision, state, after, NOW), after
+
+
+def test_two_deciders_reading_the_same_ledger_cannot_both_take_the_slot(store: Store) -> None:
+    # Given two deciders that read the same (empty) ledger of one customer
+    seen = store.load(["cust-1"])["cust-1"]
+    # When both decide a survey on it and commit
+    first, after_first = approve(store, seen, 1)
+    second, _ = approve(store, seen, 2)
+    # Then the first takes the slot and the second's condition fails, returning the fresh ledger
+    assert isinstance(first, Committed)
+    assert isinstance(second, LedgerChanged)
+    assert second.current == after_first
+    # And nothing of the second decision was written
+    assert store.get_decision(engine.decide(event(2), seen, POLICY, NOW).decision_id) is None
+    assert store.load(["cust-1"])["cust-1"] == after_first
+
+
+def test_deciding_again_on_the_fresh_ledger_respects_the_cap(store: Store) -> None:
+    # Given a survey already committed by another decider after this one read the ledger
+    stale = store.load(["cust-1"])["cust-1"]
+    approve(store, stale, 1)
+    governor = Governor(store, clock=FixedClock(NOW))
+    governor._ledgers = {"cust-1": stale}  # this decider still holds the stale read
+    # When it decides a second survey for the same customer
+    outcome = governor.decide(event(2))
+    # Then its failed condition made it decide again, and the survey is refused
+    assert outcome.decision.action == "none"
+    assert outcome.decision.reasons[0] in ("SURVEY_CAP_REACHED", "CONTACT_COOLDOWN")
+    assert store.load(["cust-1"])["cust-1"].version == 1
+
+
+def test_a_suppression_is_written_once_and_its_repeat_returns_the_first(store: Store) -> None:
+    # Given an abandoned interaction decided and committed
+    state = store.load(["cust-1"])["cust-1"]
+    first = engine.decide(event(1, outcome="abandoned"), state, POLICY, NOW)
+    assert isinstance(store.commit(first, state, None, NOW), Committed)
+    # When the same event is decided again later (a redelivery) and committed
+    again = engine.decide(event(1, outcome="abandoned"), state, POLICY, NOW + timedelta(days=3))
+    outcome = store.commit(again, state, None, NOW + timedelta(days=3))
+    # Then the store answers with the first decision, unchanged
+    assert isinstance(outcome, AlreadyDecided)
+    assert outcome.decision == first
+
+
+def test_an_approval_and_its_log_entry_commit_together_or_not_at_all(store: Store) -> None:
+    # Given an event already decided (its log entry is the idempotency marker) as a suppression
+    state = store.load(["cust-1"])["cust-1"]
+    suppressed = engine.decide(event(1, outcome="abandoned"), state, POLICY, NOW)
+    store.commit(suppressed, state, None, NOW)
+    # When a redelivery of it decides an approval and tries to take a slot
+    approval = engine.decide(event(1), state, POLICY, NOW)
+    assert approval.approved
+    outcome = store.commit(approval, state, state.after(approval, POLICY.ledger_retention, NOW), NOW)
+    # Then the whole commit is refused: no slot is taken without its log entry
+    assert isinstance(outcome, AlreadyDecided)
+    assert outcome.decision == suppressed
+    assert store.load(["cust-1"])["cust-1"] == state
+
+
+def test_the_ledger_write_itself_carries_the_version_condition(aws: Any) -> None:
+    # Given a customer whose ledger is at version 1
+    table = aws.names["LedgerTable"]
+    client = boto3.client("dynamodb")
+    empty = ContactLedger("cust-1")
+    decision = engine.decide(event(1), empty, POLICY, NOW)
+    v1 = empty.after(decision, POLICY.ledger_retention, NOW)
+    client.update_item(**ledger.replace_if_unchanged(table, empty, v1, NOW))
+    # When a writer that read version 0 (or, for a new customer, nothing) sends its update
+    stale_update = ledger.replace_if_unchanged(table, empty, v1, NOW)
+    # Then DynamoDB refuses it on its condition and returns the current item
+    with pytest.raises(ClientError) as refused:
+        client.update_item(**stale_update)
+    assert refused.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    assert ledger.from_item("cust-1", refused.value.response["Item"]) == v1
+    # And a writer that read version 1 but lost to a version-2 writer is refused too
+    v2 = replace(v1, version=2)
+    client.update_item(**ledger.replace_if_unchanged(table, v1, v2, NOW))
+    with pytest.raises(ClientError):
+        client.update_item(**ledger.replace_if_unchanged(table, v1, v2, NOW))
+
+
+def test_the_ledger_stays_bounded_however_long_the_history(store: Store) -> None:
+    # Given a customer approved a survey every 31 days for five years
+    governor = Governor(store, clock=FixedClock(NOW))
+    for n in range(60):
+        at = NOW + timedelta(days=31 * n)
+        closed = (at - timedelta(hours=1)).isoformat()
+        governor.clock = FixedClock(at)
+        governor.decide(event(n, closed_at=closed))
+    # Then the ledger holds only what a window can still count (a year), not the whole history
+    state = store.load(["cust-1"])["cust-1"]
+    assert len(state.followups) <= 13
+    assert min(f.send_at for f in state.followups) >= NOW + timedelta(days=31 * 59) - POLICY.ledger_retention
