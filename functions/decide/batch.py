@@ -99,6 +99,7 @@ class DecideBatch:
             self.park(record, parsed)
             return
         event = parsed.detail
+        logger.set_correlation_id(event.event_id)
         outcome = self.governor.decide(event)
         decision = outcome.decision
         self.decided.append((record.message_id, decision))
