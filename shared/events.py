@@ -11,7 +11,8 @@ import re
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from importlib import resources
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
@@ -23,9 +24,20 @@ MAX_CLOCK_SKEW = timedelta(minutes=15)
 
 # Opaque ids: printable ASCII only, so no look-alike unicode, control or bidi characters
 # reach keys, logs or downstream tools.
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/#=+-]*$"
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
-_PHONE_LIKE = re.compile(r"^\+?[\d\s().-]{7,}$")
+# The published patterns end in `$(?!\n)` because some validators (Python's re among them) let `$`
+# match before a trailing newline; the code uses fullmatch. [0-9], not \d: no full-width digits.
+_ID_BODY = r"[A-Za-z0-9][A-Za-z0-9._:/#=+-]*"
+ID_PATTERN = rf"^{_ID_BODY}$(?!\n)"
+_RFC3339_BODY = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+RFC3339_PATTERN = rf"^{_RFC3339_BODY}$(?!\n)"
+_RFC3339 = re.compile(_RFC3339_BODY)
+# What people type as phone numbers: +44 20 7946 0000, (555) 123-4567, 555-123-4567, 555.123.4567.
+_PHONE_LIKE = (
+    re.compile(r"\+[0-9][0-9 ().-]{6,}"),
+    re.compile(r"\([0-9]{2,4}\)[0-9 .-]{5,}"),
+    re.compile(r"[0-9]{3}[ .-][0-9]{3}[ .-][0-9]{4}"),
+)
+MAX_ATTRIBUTE_DEPTH = 32
 
 
 class Channel(StrEnum):
@@ -45,12 +57,16 @@ class Outcome(StrEnum):
 
 
 def _parse_rfc3339(value: Any) -> datetime:
+    problem = "must be an RFC 3339 timestamp with an offset, e.g. 2026-11-23T10:15:00Z"
     if isinstance(value, datetime):
         parsed = value
-    elif isinstance(value, str) and _RFC3339.match(value):
-        parsed = datetime.fromisoformat(value.replace("z", "Z"))
+    elif isinstance(value, str) and _RFC3339.fullmatch(value):
+        try:
+            parsed = datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
+        except ValueError:
+            raise ValueError(problem) from None  # Python's own message would echo the value
     else:
-        raise ValueError("must be an RFC 3339 timestamp with an offset, e.g. 2026-11-23T10:15:00Z")
+        raise ValueError(problem)
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValueError("must carry a UTC offset, e.g. 2026-11-23T10:15:00+01:00")
     return parsed
@@ -59,13 +75,20 @@ def _parse_rfc3339(value: Any) -> datetime:
 Rfc3339 = Annotated[
     datetime,
     BeforeValidator(_parse_rfc3339),
-    Field(json_schema_extra={"type": "string", "format": "date-time"}),
+    Field(json_schema_extra={"type": "string", "format": "date-time", "pattern": RFC3339_PATTERN}),
 ]
-_ID = re.compile(ID_PATTERN)
+_ID = re.compile(_ID_BODY)
+
+
+def _integral(value: Any) -> Any:
+    """JSON has one number type: 3.0 is the integer 3 (as JSON Schema says); 3.5, "3" and true are not."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def _check_id(value: str) -> str:
-    if not _ID.match(value):
+    if not _ID.fullmatch(value):
         raise ValueError(
             "may contain only ASCII letters, digits and . _ : / # = + -, and must start with a letter or digit"
         )
@@ -75,7 +98,7 @@ def _check_id(value: str) -> str:
 def _check_customer_id(value: str) -> str:
     if "@" in value:
         raise ValueError("looks like an e-mail address; send the opaque customer id instead")
-    if _PHONE_LIKE.match(value) and not value.isdigit():
+    if any(pattern.fullmatch(value) for pattern in _PHONE_LIKE):
         raise ValueError("looks like a phone number; send the opaque customer id instead")
     return _check_id(value)
 
@@ -99,11 +122,11 @@ class InteractionClosed(BaseModel):
     channel: Annotated[Channel, Field(strict=False)]
     closed_at: Rfc3339
     outcome: Annotated[Outcome, Field(strict=False)]
-    handle_seconds: int | None = Field(default=None, ge=0, le=7 * 24 * 3600)
-    contact_attempts: int | None = Field(
-        default=None, ge=1, le=1000, description="How many times the customer reached out about this issue."
+    handle_seconds: Annotated[int, Field(ge=0, le=7 * 24 * 3600), BeforeValidator(_integral)] | None = None
+    contact_attempts: Annotated[int, Field(ge=1, le=1000), BeforeValidator(_integral)] | None = Field(
+        default=None, description="How many times the customer reached out about this issue."
     )
-    reopen_count: int | None = Field(default=None, ge=0, le=1000)
+    reopen_count: Annotated[int, Field(ge=0, le=1000), BeforeValidator(_integral)] | None = None
     sentiment: float | None = Field(default=None, ge=-1, le=1)
     customer_timezone: str | None = Field(default=None, max_length=64, description="An IANA time zone name.")
     segment: Label | None = None
@@ -123,7 +146,7 @@ class InteractionClosed(BaseModel):
     def _known_timezone(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if value not in _timezones():
+        if value not in known_timezones():
             raise ValueError("is not an IANA time zone name, e.g. Europe/Paris")
         try:
             ZoneInfo(value)
@@ -136,22 +159,40 @@ class InteractionClosed(BaseModel):
     def _small_attributes(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         if value is None:
             return None
+        if _depth(value) > MAX_ATTRIBUTE_DEPTH:
+            raise ValueError(f"is nested more than {MAX_ATTRIBUTE_DEPTH} levels deep; flatten it")
         try:
             size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
-        except (RecursionError, ValueError, TypeError) as error:
+        except (ValueError, TypeError) as error:
             raise ValueError("must be a JSON object of plain values") from error
         if size > MAX_ATTRIBUTES_BYTES:
             raise ValueError(f"is {size} bytes serialized; at most {MAX_ATTRIBUTES_BYTES} are allowed")
         return value
 
 
+def _depth(value: Any) -> int:
+    """Nesting depth, iteratively: a hostile document cannot exhaust the stack here."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        if level > MAX_ATTRIBUTE_DEPTH:
+            break
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
 _TIMEZONES: frozenset[str] | None = None
 
 
-def _timezones() -> frozenset[str]:
+def known_timezones() -> frozenset[str]:
+    """The IANA names shipped in the pinned tzdata package: the same set on every host and in Lambda
+    (zoneinfo.available_timezones() would add whatever the host has, such as "localtime")."""
     global _TIMEZONES
     if _TIMEZONES is None:
-        _TIMEZONES = frozenset(available_timezones())
+        listing = resources.files("tzdata").joinpath("zones").read_text()
+        _TIMEZONES = frozenset(line.strip() for line in listing.splitlines() if line.strip())
     return _TIMEZONES
 
 

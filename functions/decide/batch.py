@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,7 @@ from shared import aws, wiring
 from shared.clock import Clock
 from shared.config import settings
 from shared.decision import Decision
-from shared.events import InteractionClosedEnvelope
+from shared.events import InteractionClosed, InteractionClosedEnvelope
 
 logger = Logger(child=True)
 
@@ -37,19 +38,40 @@ class InvalidEvent:
         return sorted({p["field"] for p in self.problems})
 
 
+KNOWN_FIELDS = frozenset(
+    {name for name in InteractionClosedEnvelope.model_fields if name != "detail_type"}
+    | {"detail-type"}
+    | {f"detail.{name}" for name in InteractionClosed.model_fields}
+)
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 def problems_of(error: ValidationError) -> list[dict[str, str]]:
-    """Field paths and messages, never the offending values (they may be personal data)."""
-    return [
-        {"field": ".".join(str(p) for p in problem["loc"]) or "body", "message": problem["msg"]}
-        for problem in error.errors(include_url=False, include_input=False, include_context=False)
-    ]
+    """Field paths and messages, never the offending values (they may be personal data).
+
+    An unknown field is named only when its name is short and plain: the sender controls it.
+    """
+    found = []
+    for problem in error.errors(include_url=False, include_input=False, include_context=False):
+        path = [str(part) for part in problem["loc"]]
+        if path and not _PLAIN_NAME.fullmatch(path[-1]):
+            path[-1] = "<unknown field>"
+        found.append({"field": ".".join(path) or "body", "message": problem["msg"]})
+    return found
+
+
+def metric_field(field: str) -> str:
+    """Metric names come from a fixed set, so a hostile event cannot mint new metrics."""
+    return field if field in KNOWN_FIELDS else "unknown_field"
 
 
 def parse_body(body: str, clock: Clock) -> InteractionClosedEnvelope | InvalidEvent:
     try:
         payload = json.loads(body)
-    except (ValueError, RecursionError):
+    except ValueError:
         return InvalidEvent([{"field": "body", "message": "is not valid JSON"}])
+    except RecursionError:
+        return InvalidEvent([{"field": "body", "message": "is nested too deeply"}])
     if not isinstance(payload, dict):
         return InvalidEvent([{"field": "body", "message": "must be a JSON object (an EventBridge event)"}])
     try:
@@ -139,7 +161,7 @@ class DecideBatch:
         )
         logger.warning("invalid event parked", extra={"message_id": record.message_id, "fields": invalid.fields})
         self.metrics.add_metric(name="InvalidEvents", unit=MetricUnit.Count, value=1)
-        for name in invalid.fields:
+        for name in sorted({metric_field(f) for f in invalid.fields}):
             self.metrics.add_metric(name=f"InvalidField.{name}", unit=MetricUnit.Count, value=1)
 
     def publish(self) -> set[str]:
