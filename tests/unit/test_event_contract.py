@@ -526,7 +526,12 @@ def test_an_id_with_a_trailing_newline_is_refused_by_the_model_and_the_schema(fi
 
 @pytest.mark.parametrize(
     "value",
-    ["２０２６-11-23T10:15:00Z", "2026-11-23T10:15:00+25:00", "2026-11-24T08:00:00Z\n", "2026-11-23 10:15:00Z"],
+    [
+        "\uff12\uff10\uff12\uff16-11-23T10:15:00Z",
+        "2026-11-23T10:15:00+25:00",
+        "2026-11-24T08:00:00Z\n",
+        "2026-11-23 10:15:00Z",
+    ],
     ids=["full-width-digits", "offset-out-of-range", "trailing-newline", "space-for-T"],
 )
 def test_a_malformed_closed_at_is_refused_by_both_with_a_message_that_does_not_echo_it(value: str) -> None:
