@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import socket
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -57,7 +58,6 @@ def point_at(endpoint: str) -> None:
         AWS_DEFAULT_REGION=REGION,
         POWERTOOLS_TRACE_DISABLED="true",
         POWERTOOLS_METRICS_NAMESPACE="FollowUpGovernorLocal",
-        POWERTOOLS_METRICS_DISABLED="true",
     )
     os.environ.pop("AWS_PROFILE", None)
 
@@ -167,16 +167,36 @@ def summary(decisions: list[dict[str, Any]], invalid: Counter[str], sent: int, s
     return "\n".join(lines)
 
 
+LOG_FILE = ROOT / ".local" / "functions.log"
+
+
+@contextmanager
+def function_output_to(path: Path, verbose: bool) -> Iterator[Any]:
+    """Sends what the functions print (Powertools' JSON logs and EMF metrics, which Lambda would
+    ship to CloudWatch) to a file, and yields the console for the runner's own output."""
+    console = sys.stdout
+    if verbose:
+        yield console
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as logs:
+        sys.stdout = logs
+        try:
+            yield console
+        finally:
+            sys.stdout = console
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("file", nargs="?", type=Path, default=SAMPLE, help="NDJSON of InteractionClosed details")
     parser.add_argument("--port", type=int, default=0, help="moto port (default: a free one)")
     parser.add_argument("--clock", choices=["event", "wall"], default="event")
-    parser.add_argument("--verbose", action="store_true", help="print the decide function's log lines")
+    parser.add_argument("--verbose", action="store_true", help="print the functions' logs and metrics here")
     args = parser.parse_args(argv)
 
     port = args.port or free_port()
-    with moto_server(port) as endpoint:
+    with moto_server(port) as endpoint, function_output_to(LOG_FILE, args.verbose) as console:
         point_at(endpoint)
         import boto3
 
@@ -186,19 +206,21 @@ def main(argv: list[str] | None = None) -> int:
 
         stack = provision(boto3.Session(region_name=REGION))
         os.environ.update(stack.environment("DecideFunction"))
-        # One log line per decision drowns the summary; --verbose shows them.
-        os.environ["POWERTOOLS_LOG_LEVEL"] = "INFO" if args.verbose else "WARNING"
         wiring.reset()
         wiring.use_clock(EventClock() if args.clock == "event" else WallClock())
 
         details = read_details(args.file)
-        print(f"moto on {endpoint}; resources from template.yaml created; replaying {len(details)} events")
+        print(
+            f"moto on {endpoint}; resources from template.yaml created; replaying {len(details)} events", file=console
+        )
+        if not args.verbose:
+            print(f"function logs and metrics: {LOG_FILE.relative_to(ROOT)}", file=console)
         started = time.perf_counter()
         put_on_bus(boto3.client("events"), stack.names["GovernorBus"], details)
         counts = drain_queue(stack)
         seconds = time.perf_counter() - started
-        print(f"queue drained: {counts.get('batches', 0)} batches, {counts.get('records', 0)} records")
-        print(summary(logged_decisions(stack), parked_fields(stack), len(details), seconds))
+        print(f"queue drained: {counts.get('batches', 0)} batches, {counts.get('records', 0)} records", file=console)
+        print(summary(logged_decisions(stack), parked_fields(stack), len(details), seconds), file=console)
     return 0
 
 
