@@ -86,3 +86,47 @@ def acknowledge(sqs: Any, queue_url: str, messages: list[dict[str, Any]], respon
             Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
         )
     return len(done)
+
+
+def api_gateway_event(
+    method: str,
+    path: str,
+    *,
+    resource: str | None = None,
+    path_parameters: dict[str, str] | None = None,
+    query: dict[str, list[str]] | None = None,
+    headers: dict[str, str] | None = None,
+    body: str | None = None,
+    stage: str = "local",
+    source_ip: str = "127.0.0.1",
+) -> dict[str, Any]:
+    """An API Gateway REST (v1) proxy event, as the Lambda proxy integration sends it."""
+    headers = dict(headers or {})
+    query = query or {}
+    request_id = str(uuid.uuid4())
+    return {
+        "resource": resource or path,
+        "path": path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
+        "multiValueQueryStringParameters": query or None,
+        "pathParameters": path_parameters or None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": resource or path,
+            "httpMethod": method,
+            "path": f"/{stage}{path}",
+            "stage": stage,
+            "requestId": request_id,
+            "extendedRequestId": request_id,
+            "requestTimeEpoch": int(time.time() * 1000),
+            "accountId": "123456789012",
+            "apiId": "local",
+            "protocol": "HTTP/1.1",
+            "identity": {"sourceIp": source_ip, "userAgent": headers.get("User-Agent", ""), "userArn": None},
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }

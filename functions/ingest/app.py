@@ -1,0 +1,39 @@
+"""POST /events: InteractionClosed details from upstream systems without EventBridge access."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shared import wiring
+from shared.config import settings
+from shared.http import install_error_handlers
+from shared.ingest import ingest
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = APIGatewayRestResolver()
+install_error_handlers(app)
+
+
+@app.post("/events")
+@tracer.capture_method
+def post_events() -> Response[dict[str, Any]]:
+    result = ingest(app.current_event.json_body, settings().event_bus_name, wiring.current_clock().now())
+    metrics.add_metric(name="IngestAccepted", unit=MetricUnit.Count, value=result.accepted)
+    metrics.add_metric(name="IngestRefused", unit=MetricUnit.Count, value=len(result.failed))
+    logger.info("ingested", extra={"accepted": result.accepted, "refused": len(result.failed)})
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=result.as_json())
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,103 @@
+"""Ingest for upstream systems without EventBridge access: validate each item, put the valid ones
+on the bus. A bad item is refused by index with its fields named and never stops the good ones."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from shared import aws
+from shared.errors import InvalidInput
+from shared.events import InteractionClosed
+
+MAX_EVENTS = 100
+SOURCE = "followup.governor.ingest"
+DETAIL_TYPE = "InteractionClosed"
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    failed: list[dict[str, Any]] = field(default_factory=list)
+
+    def refuse(self, index: int, code: str, message: str, fields: list[str] | None = None) -> None:
+        self.failed.append({"index": index, "code": code, "message": message, **({"fields": fields} if fields else {})})
+
+    def as_json(self) -> dict[str, Any]:
+        return {"accepted": self.accepted, "failed": sorted(self.failed, key=lambda f: f["index"])}
+
+
+def items_of(payload: Any) -> list[Any]:
+    """One detail object, or {"events": [detail, ...]} with at most MAX_EVENTS."""
+    if isinstance(payload, dict) and set(payload) == {"events"}:
+        events = payload["events"]
+        if not isinstance(events, list) or not events:
+            raise InvalidInput("events must be a non-empty list of InteractionClosed details", [_field("events")])
+        if len(events) > MAX_EVENTS:
+            raise InvalidInput(f"at most {MAX_EVENTS} events per request, got {len(events)}", [_field("events")])
+        return events
+    if isinstance(payload, dict):
+        return [payload]
+    raise InvalidInput('the body must be an InteractionClosed detail or {"events": [...]}', [_field("body")])
+
+
+def validate(item: Any, now: datetime) -> InteractionClosed | list[dict[str, str]]:
+    if not isinstance(item, dict):
+        return [{"field": "body", "message": "must be a JSON object"}]
+    try:
+        event = InteractionClosed.model_validate(item)
+    except ValidationError as error:
+        return problems(error)
+    except RecursionError:
+        return [{"field": "attributes", "message": "is nested too deeply"}]
+    problem = event.clock_problem(now)
+    return [{"field": "closed_at", "message": problem}] if problem else event
+
+
+def problems(error: ValidationError) -> list[dict[str, str]]:
+    """By field path, never with the offending value."""
+    return [
+        {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
+        for e in error.errors(include_url=False, include_input=False, include_context=False)
+    ]
+
+
+def ingest(payload: Any, bus: str, now: datetime, client: Any = None) -> IngestResult:
+    result = IngestResult()
+    valid: list[tuple[int, dict[str, Any]]] = []
+    for index, item in enumerate(items_of(payload)):
+        checked = validate(item, now)
+        if isinstance(checked, list):
+            message = "; ".join(f"{p['field']}: {p['message']}" for p in checked)
+            result.refuse(index, "INVALID_EVENT", message, sorted({p["field"] for p in checked}))
+        else:
+            valid.append((index, item))  # forwarded as sent: the decide function validates it again
+    events = client or aws.client("events")
+    for start in range(0, len(valid), 10):
+        chunk = valid[start : start + 10]
+        entries = [
+            {
+                "EventBusName": bus,
+                "Source": SOURCE,
+                "DetailType": DETAIL_TYPE,
+                "Detail": json.dumps(item),
+            }
+            for _, item in chunk
+        ]
+        answer = events.put_events(Entries=entries)
+        for (index, _), entry in zip(chunk, answer["Entries"], strict=True):
+            if entry.get("ErrorCode"):
+                result.refuse(
+                    index, "TRY_AGAIN", f"EventBridge did not accept it ({entry['ErrorCode']}); send it again"
+                )
+            else:
+                result.accepted += 1
+    return result
+
+
+def _field(name: str) -> dict[str, str]:
+    return {"field": name, "message": "is invalid"}
