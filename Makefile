@@ -9,7 +9,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 .PHONY: help venv run test lint typecheck cfn-lint unit schema requirements bench stress clean
 
 help:
-	@echo "make run    - replay the sample events through EventBridge, SQS and the decide function on moto"
+	@echo "make run    - serve the governor on moto (http://127.0.0.1:8765), replay the sample events, keep serving"
 	@echo "make test   - lint, type-check, cfn-lint the translated template, run the whole suite"
 	@echo "make bench  - benchmarks (engine speed, AWS requests per event)"
 
@@ -18,12 +18,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python infra/pins.py --all > $(VENV)/requirements.txt
 	$(BIN)/python -m pip install --quiet -r $(VENV)/requirements.txt
+	printf '#!/bin/sh\n# The governor command line, from this checkout.\nPYTHONPATH="%s" exec "%s/python" -m cli "$$@"\n' "$(CURDIR)" "$(CURDIR)/$(BIN)" > $(BIN)/governor
+	chmod +x $(BIN)/governor
 	touch $(STAMP)
 
 venv: $(STAMP)
 
+# Serves the whole governor on moto, replays the sample (decided as of each event's own time), keeps serving.
 run: $(STAMP)
-	$(BIN)/python -m infra.local_run
+	$(BIN)/governor local --clock event $(ARGS)
 
 test: lint typecheck cfn-lint unit
 

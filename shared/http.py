@@ -13,8 +13,22 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from shared.errors import GovernorError
+
+TRANSIENT_AWS_ERRORS = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "Throttling",
+        "RequestLimitExceeded",
+        "TransactionConflictException",
+        "InternalServerError",
+        "InternalFailure",
+        "ServiceUnavailable",
+    }
+)
 
 logger = Logger(child=True)
 
@@ -55,6 +69,19 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
             logger.exception("request failed", extra={"code": error.code})
         fields = getattr(error, "fields", None)
         return error_response(error.status, error.code, str(error), fields)
+
+    @app.exception_handler(ClientError)
+    def _aws(error: ClientError) -> Response[Any]:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code in TRANSIENT_AWS_ERRORS:
+            return error_response(503, "TRY_AGAIN", "the service is busy; send the request again shortly")
+        logger.exception("AWS call failed", extra={"aws_error": code})
+        return error_response(500, "INTERNAL", "an internal error occurred; it has been logged")
+
+    @app.exception_handler(BotoCoreError)
+    def _aws_transport(error: BotoCoreError) -> Response[Any]:
+        logger.warning("AWS call did not complete", extra={"aws_error": type(error).__name__})
+        return error_response(503, "TRY_AGAIN", "the service is busy; send the request again shortly")
 
     @app.not_found
     def _no_route(_: NotFoundError) -> Response[Any]:

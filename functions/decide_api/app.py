@@ -3,7 +3,6 @@
 Exactly the queue path's engine, ledger, idempotency and log: the same event_id sent both ways
 yields one decision. The answer comes after the commit and after publishing."""
 
-
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -12,6 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from shared import connect, wiring
@@ -35,7 +35,12 @@ def decide_and_publish(event: InteractionClosed) -> Decision:
         raise InvalidInput(f"closed_at {problem}", [{"field": "closed_at", "message": problem}])
     outcome = wiring.governor().decide(event)
     decision = outcome.decision
-    if wiring.publisher().publish([decision]):
+    try:
+        unpublished = wiring.publisher().publish([decision])
+    except (ClientError, BotoCoreError) as error:
+        unpublished = [decision]
+        logger.warning("publishing failed", extra={"decision_id": decision.decision_id, "error": type(error).__name__})
+    if unpublished:
         # Committed but not yet announced: the caller's retry returns this decision and publishes it.
         raise PublishFailed("the decision is recorded but could not be published yet; send the request again")
     logger.info(

@@ -1,0 +1,428 @@
+"""`governor local`: the whole governor on the embedded AWS emulator, talked to like production.
+
+- moto in server mode on 127.0.0.1, with every data resource of template.yaml (infra.provision);
+- one poller per SQS event source of the template, calling its handler with real SQS batch
+  events and honouring partial batch responses (failed records come back after a short backoff,
+  and SQS moves them to the dead-letter queue after maxReceiveCount);
+- an HTTP gateway that turns each request into an API Gateway proxy event for the function the
+  template routes it to: every route of the template works, with no code per route;
+- GET /health: moto up, resources present, pollers alive, queue depths.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import re
+import socket
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, TextIO
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from infra import template
+from infra.lambda_runtime import LambdaContext, acknowledge, api_gateway_event, receive_batch, sqs_event
+from infra.provision import provision
+from shared import wiring
+from shared.clock import EventClock, WallClock
+
+ROOT = Path(__file__).resolve().parents[1]
+REGION = "us-east-1"
+DEFAULT_PORT = 8765
+LOG_FILE = ROOT / ".local" / "functions.log"
+RETRY_BACKOFF_SECONDS = 2  # locally, a failed record comes back after this instead of the visibility timeout
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+class PortBusy(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Function:
+    logical_id: str
+    handler: str
+    timeout: float
+
+    def load(self) -> Handler:
+        module, name = self.handler.rsplit(".", 1)
+        return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    function: Function
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        regex = re.sub(r"\\\{([A-Za-z0-9_]+)\\\+?\\\}", r"(?P<\1>[^/]+)", re.escape(self.path))
+        return re.compile(f"^{regex}$")
+
+
+@dataclass(frozen=True)
+class QueueSource:
+    queue: str  # logical id
+    function: Function
+    batch_size: int
+
+
+def functions() -> dict[str, Function]:
+    raw = template.raw()
+    default_timeout = raw.get("Globals", {}).get("Function", {}).get("Timeout", 3)
+    return {
+        name: Function(name, r["Properties"]["Handler"], float(r["Properties"].get("Timeout", default_timeout)))
+        for name, r in raw["Resources"].items()
+        if r["Type"] == "AWS::Serverless::Function"
+    }
+
+
+def _events(kind: str) -> Iterator[tuple[Function, dict[str, Any]]]:
+    every = functions()
+    for name, resource in template.raw()["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        for event in resource["Properties"].get("Events", {}).values():
+            if event["Type"] == kind:
+                yield every[name], event["Properties"]
+
+
+def routes() -> list[Route]:
+    """Every API route the template declares, with the function it reaches."""
+    return [Route(p["Method"].upper(), p["Path"], f) for f, p in _events("Api")]
+
+
+def queue_sources() -> list[QueueSource]:
+    found = []
+    for function, props in _events("SQS"):
+        queue = props["Queue"]["Fn::GetAtt"]
+        logical = queue[0] if isinstance(queue, list) else queue.split(".")[0]
+        found.append(QueueSource(logical, function, int(props.get("BatchSize", 10))))
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def point_at(endpoint: str) -> None:
+    """Every boto3 client of this process talks to the emulator, with throwaway credentials."""
+    os.environ.update(
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_ACCESS_KEY_ID="local",
+        AWS_SECRET_ACCESS_KEY="local",  # noqa: S106 - moto accepts any credentials
+        AWS_DEFAULT_REGION=REGION,
+        POWERTOOLS_TRACE_DISABLED="true",
+    )
+    os.environ.pop("AWS_PROFILE", None)
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+
+
+class Poller(threading.Thread):
+    """Lambda's SQS event source mapping for one queue and function."""
+
+    def __init__(self, source: QueueSource, stack: Any) -> None:
+        super().__init__(name=f"poller-{source.queue}", daemon=True)
+        self.source = source
+        self.stack = stack
+        self.stopping = threading.Event()
+        self.batches = 0
+        self.records = 0
+        self.failures = 0
+        self.last_error: str | None = None
+
+    def run(self) -> None:
+
+        sqs = boto3.client("sqs")
+        handler = self.source.function.load()
+        url, arn = self.stack.urls[self.source.queue], self.stack.arns[self.source.queue]
+        while not self.stopping.is_set():
+            try:
+                messages = receive_batch(sqs, url, self.source.batch_size, wait_seconds=1)
+                if not messages:
+                    continue
+                context = LambdaContext(self.source.function.logical_id, self.source.function.timeout)
+                try:
+                    response = handler(sqs_event(messages, arn, REGION), context) or {}
+                except Exception as error:  # a raising handler fails the whole batch, as in Lambda
+                    self.last_error = f"{type(error).__name__}: {error}"
+                    response = {"batchItemFailures": [{"itemIdentifier": m["MessageId"]} for m in messages]}
+                acknowledge(sqs, url, messages, response)
+                failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+                self.batches += 1
+                self.records += len(messages)
+                self.failures += len(failed)
+                for message in messages:
+                    if message["MessageId"] in failed:
+                        sqs.change_message_visibility(
+                            QueueUrl=url,
+                            ReceiptHandle=message["ReceiptHandle"],
+                            VisibilityTimeout=RETRY_BACKOFF_SECONDS,
+                        )
+            except Exception as error:  # the emulator going away while stopping, mostly
+                self.last_error = f"{type(error).__name__}: {error}"
+                if not self.stopping.is_set():
+                    time.sleep(0.5)
+
+
+@dataclass
+class LocalStack:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    moto_port: int = 0
+    clock: str = "wall"
+    log_to: Path | None = LOG_FILE
+    console: TextIO = field(default_factory=lambda: sys.stdout)
+    resources: Any = None
+    pollers: list[Poller] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+    _moto: Any = None
+    _saved_stdout: TextIO | None = None
+    _log_file: TextIO | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def moto_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.moto_port}"
+
+    def start(self) -> LocalStack:
+        # Bind the gateway first: a busy port must fail before anything else starts.
+        try:
+            self._server = ThreadingHTTPServer((self.host, self.port), _gateway_handler(self))
+        except OSError as error:
+            raise PortBusy(
+                f"port {self.port} on {self.host} is busy ({error.strerror}); pick another with --port"
+            ) from None
+        self.port = self._server.server_address[1]
+        self.moto_port = self.moto_port or free_port()
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
+        self._moto.start()
+        # moto keeps its state per process: a stack always starts from nothing.
+        reset = urllib.request.Request(f"{self.moto_endpoint}/moto-api/reset", method="POST")  # noqa: S310 - ours
+        urllib.request.urlopen(reset, timeout=10).close()  # noqa: S310 - our own emulator
+        point_at(self.moto_endpoint)
+        self._capture_function_output()
+
+        self.resources = provision(boto3.Session(region_name=REGION))
+        for function in functions():
+            os.environ.update(self.resources.environment(function))
+        wiring.reset()
+        wiring.use_clock(EventClock() if self.clock == "event" else WallClock())
+        self.pollers = [Poller(source, self.resources) for source in queue_sources()]
+        for poller in self.pollers:
+            poller.start()
+        threading.Thread(target=self._server.serve_forever, name="gateway", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        for poller in self.pollers:
+            poller.stopping.set()
+        for poller in self.pollers:
+            poller.join(timeout=5)
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._moto:
+            self._moto.stop()
+        if self._saved_stdout is not None:
+            sys.stdout = self._saved_stdout
+        if self._log_file:
+            self._log_file.close()
+
+        wiring.reset()
+
+    def _capture_function_output(self) -> None:
+        """What the functions print (Powertools JSON logs, EMF metrics: CloudWatch's part in
+        Lambda) goes to a file; the console keeps the stack's own messages."""
+        if self.log_to is None:
+            return
+        self.log_to.parent.mkdir(parents=True, exist_ok=True)
+        self._log_file = self.log_to.open("a")
+        self._saved_stdout = sys.stdout
+        sys.stdout = self._log_file
+
+    def queue_depths(self) -> dict[str, dict[str, int]]:
+
+        sqs = boto3.client("sqs")
+        depths = {}
+        for logical, url in self.resources.urls.items():
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=url,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+            depths[logical] = {
+                "visible": int(attributes["ApproximateNumberOfMessages"]),
+                "in_flight": int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+            }
+        return depths
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        report: dict[str, Any] = {"moto": {"endpoint": self.moto_endpoint}, "clock": self.clock}
+        try:
+            depths = self.queue_depths()
+            report["moto"]["up"] = True
+        except Exception as error:
+            report["moto"].update(up=False, error=type(error).__name__)
+            return 503, {"status": "down", **report}
+        present = self._resources_present()
+        pollers = {
+            p.source.queue: {
+                "alive": p.is_alive(),
+                "batches": p.batches,
+                "records": p.records,
+                "failed_records": p.failures,
+                "last_error": p.last_error,
+            }
+            for p in self.pollers
+        }
+        healthy = all(present.values()) and all(p["alive"] for p in pollers.values())
+        report.update(resources=present, names=dict(self.resources.names), pollers=pollers, queues=depths)
+        return (200 if healthy else 503), {"status": "ok" if healthy else "degraded", **report}
+
+    def _resources_present(self) -> dict[str, bool]:
+
+        dynamodb, events = boto3.client("dynamodb"), boto3.client("events")
+        tables = set(dynamodb.list_tables()["TableNames"])
+        buses = {b["Name"] for b in events.list_event_buses()["EventBuses"]}
+        depths = self.queue_depths()
+        present = {}
+        for logical, kind in self.resources.types.items():
+            name = self.resources.names[logical]
+            if kind == "AWS::DynamoDB::Table":
+                present[logical] = name in tables
+            elif kind == "AWS::Events::EventBus":
+                present[logical] = name in buses
+            elif kind == "AWS::SQS::Queue":
+                present[logical] = logical in depths
+            else:
+                present[logical] = True
+        return present
+
+    def drained(self) -> bool:
+        depths = self.queue_depths()
+        return all(depths[s.queue]["visible"] == 0 and depths[s.queue]["in_flight"] == 0 for s in queue_sources())
+
+    def wait_drained(self, timeout: float = 120.0, settle: float = 0.3) -> bool:
+        """True once every polled queue is empty, twice in a row (EventBridge delivery is synchronous
+        in moto, so an empty queue after the puts means everything was handled)."""
+        deadline = time.monotonic() + timeout
+        calm = 0
+        while time.monotonic() < deadline:
+            calm = calm + 1 if self.drained() else 0
+            if calm >= 2:
+                return True
+            time.sleep(settle)
+        return False
+
+
+def _gateway_handler(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
+    table = routes()
+
+    class Gateway(BaseHTTPRequestHandler):
+        server_version = "governor-local"
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # the gateway is quiet; function logs go to the log file
+
+        def do_GET(self) -> None:
+            self._dispatch()
+
+        def do_POST(self) -> None:
+            self._dispatch()
+
+        def do_PUT(self) -> None:
+            self._dispatch()
+
+        def do_DELETE(self) -> None:
+            self._dispatch()
+
+        def do_PATCH(self) -> None:
+            self._dispatch()
+
+        def _dispatch(self) -> None:
+            parsed = urllib.parse.urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length).decode("utf-8", errors="replace") if length else None
+            if self.command == "GET" and parsed.path == "/health":
+                status, report = stack.health()
+                return self._send(status, {"Content-Type": "application/json"}, json.dumps(report))
+            for route in table:
+                match = route.pattern.match(parsed.path)
+                if match and route.method in (self.command, "ANY"):
+                    return self._invoke(route, parsed, match.groupdict(), body)
+            allowed = sorted({r.method for r in table if r.pattern.match(parsed.path)})
+            if allowed:
+                message = {"code": "METHOD_NOT_ALLOWED", "message": f"{parsed.path} accepts {', '.join(allowed)}"}
+                return self._send(
+                    405, {"Content-Type": "application/json", "Allow": ", ".join(allowed)}, json.dumps(message)
+                )
+            message = {"code": "NOT_FOUND", "message": f"no route {self.command} {parsed.path}"}
+            return self._send(404, {"Content-Type": "application/json"}, json.dumps(message))
+
+        def _invoke(self, route: Route, parsed: Any, params: dict[str, str], body: str | None) -> None:
+            query = urllib.parse.parse_qs(parsed.query, keep_blank_values=True)
+            event = api_gateway_event(
+                self.command,
+                parsed.path,
+                resource=route.path,
+                path_parameters={k: urllib.parse.unquote(v) for k, v in params.items()},
+                query=query,
+                headers={k: v for k, v in self.headers.items()},
+                body=body,
+                source_ip=self.client_address[0],
+            )
+            context = LambdaContext(route.function.logical_id, route.function.timeout)
+            try:
+                answer = route.function.load()(event, context)
+            except Exception:  # API Gateway answers 502 when the integration fails
+                logging.getLogger("governor.local").exception("handler raised")
+                message = {"code": "INTERNAL", "message": "the function failed; see .local/functions.log"}
+                return self._send(502, {"Content-Type": "application/json"}, json.dumps(message))
+            headers = dict(answer.get("headers") or {})
+            for name, values in (answer.get("multiValueHeaders") or {}).items():
+                headers[name] = ", ".join(values)
+            return self._send(int(answer.get("statusCode", 200)), headers, answer.get("body") or "")
+
+        def _send(self, status: int, headers: dict[str, str], body: str) -> None:
+            data = body.encode()
+            self.send_response(status, HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "")
+            for name, value in headers.items():
+                if name.lower() not in ("content-length", "connection"):
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Gateway
+
+
+@contextmanager
+def running(**options: Any) -> Iterator[LocalStack]:
+    stack = LocalStack(**options).start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
