@@ -30,6 +30,9 @@ class ContactLedger:
     def of_kind(self, kind: Action) -> list[datetime]:
         return [f.send_at for f in self.followups if f.kind is kind]
 
+    def all_sends(self) -> list[datetime]:
+        return [f.send_at for f in self.followups]
+
     def followed_up(self, interaction_id: str) -> FollowUp | None:
         return next((f for f in self.followups if f.interaction_id == interaction_id), None)
 

@@ -56,6 +56,7 @@ class Reason(StrEnum):
     NOT_SAMPLED = "NOT_SAMPLED"
     SURVEY_CAP_REACHED = "SURVEY_CAP_REACHED"
     CONTACT_COOLDOWN = "CONTACT_COOLDOWN"
+    CONTACT_CAP_REACHED = "CONTACT_CAP_REACHED"
 
 
 class RuleCheck(BaseModel):
@@ -101,6 +102,7 @@ class Decision(BaseModel):
     reasons: tuple[Reason, ...]
     explanation: tuple[RuleCheck, ...]
     policy_version: int
+    policy_scope: str = "default"  # "default", or the scope of the override that applied, e.g. "segment=vip"
     send_at: UtcDatetime | None
     decided_at: UtcDatetime
     input: DecisionInput

@@ -21,6 +21,7 @@ from shared.decision import (
     format_utc,
 )
 from shared.events import InteractionClosed
+from shared.policy import Base as Rules
 from shared.policy import Policy, QuietHours, Window
 
 
@@ -28,7 +29,8 @@ def decide(event: InteractionClosed, ledger: ContactLedger, policy: Policy, now:
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     now = now.astimezone(UTC)
-    action, reasons, checks, send_at = _evaluate(event, ledger, policy, now)
+    rules, scope = policy.for_event(event)
+    action, reasons, checks, send_at = _evaluate(event, ledger, rules, policy.excluded_segments, now)
     return Decision(
         decision_id=decision_id_for(event.event_id),
         event_id=event.event_id,
@@ -38,6 +40,7 @@ def decide(event: InteractionClosed, ledger: ContactLedger, policy: Policy, now:
         reasons=tuple(reasons),
         explanation=tuple(checks),
         policy_version=policy.version,
+        policy_scope=scope,
         send_at=send_at if action is not Action.NONE else None,
         decided_at=now,
         input=DecisionInput.of(event),
@@ -47,7 +50,9 @@ def decide(event: InteractionClosed, ledger: ContactLedger, policy: Policy, now:
 _Verdict = tuple[Action, list[Reason], list[RuleCheck], datetime | None]
 
 
-def _evaluate(event: InteractionClosed, ledger: ContactLedger, policy: Policy, now: datetime) -> _Verdict:
+def _evaluate(
+    event: InteractionClosed, ledger: ContactLedger, policy: Rules, excluded_segments: frozenset[str], now: datetime
+) -> _Verdict:
     checks: list[RuleCheck] = []
 
     def gate(rule: str, passed: bool, message: str, **figures: object) -> bool:
@@ -114,11 +119,13 @@ def _evaluate(event: InteractionClosed, ledger: ContactLedger, policy: Policy, n
         blocked = _cap_checks(Action.CALLBACK, ledger.of_kind(Action.CALLBACK), policy.caps.callback, send_at, gate)
         if blocked:
             return Action.NONE, [Reason.CALLBACK_CAP_REACHED, *triggers], checks, None
+        if _cap_checks(ANY_KIND, ledger.all_sends(), policy.caps.any, send_at, gate):
+            return Action.NONE, [Reason.CONTACT_CAP_REACHED, *triggers], checks, None
         return Action.CALLBACK, [*triggers, *extra], checks, send_at
 
     if not gate("survey_enabled", policy.enabled.survey, "surveys are " + _on(policy.enabled.survey)):
         return stop(Reason.SURVEY_DISABLED)
-    segment_excluded = event.segment is not None and event.segment in policy.excluded_segments
+    segment_excluded = event.segment is not None and event.segment in excluded_segments
     if not gate(
         "excluded_segments",
         not segment_excluded,
@@ -149,14 +156,16 @@ def _evaluate(event: InteractionClosed, ledger: ContactLedger, policy: Policy, n
     blockers: list[Reason] = []
     if _cap_checks(Action.SURVEY, ledger.of_kind(Action.SURVEY), policy.caps.survey, send_at, gate):
         blockers.append(Reason.SURVEY_CAP_REACHED)
-    if not _gap_check([f.send_at for f in ledger.followups], policy.min_gap_before_survey, send_at, gate):
+    if _cap_checks(ANY_KIND, ledger.all_sends(), policy.caps.any, send_at, gate):
+        blockers.append(Reason.CONTACT_CAP_REACHED)
+    if not _gap_check(ledger.all_sends(), policy.min_gap_before_survey, send_at, gate):
         blockers.append(Reason.CONTACT_COOLDOWN)
     if blockers:
         return Action.NONE, blockers, checks, None
     return Action.SURVEY, [Reason.SURVEY_ELIGIBLE, *extra], checks, send_at
 
 
-def _callback_triggers(event: InteractionClosed, policy: Policy) -> list[Reason]:
+def _callback_triggers(event: InteractionClosed, policy: Rules) -> list[Reason]:
     rules = policy.callback_triggers
     found: list[Reason] = []
     if event.outcome in rules.outcomes:
@@ -175,7 +184,10 @@ def _callback_triggers(event: InteractionClosed, policy: Policy) -> list[Reason]
     return found
 
 
-def _cap_checks(kind: Action, taken: list[datetime], windows: Iterable[Window], send_at: datetime, gate) -> bool:  # type: ignore[no-untyped-def]
+ANY_KIND = "follow-up"
+
+
+def _cap_checks(kind: str, taken: list[datetime], windows: Iterable[Window], send_at: datetime, gate) -> bool:  # type: ignore[no-untyped-def]
     """Checks every sliding window of `kind`; True when one of them is full."""
     blocked = False
     for window in windows:
@@ -281,7 +293,7 @@ def _short(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
 
 
-def _count(n: int, kind: Action) -> str:
+def _count(n: int, kind: str) -> str:
     return f"{n} {kind}" + ("" if n == 1 else "s")
 
 

@@ -8,9 +8,9 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from shared.events import Outcome, known_timezones
+from shared.events import Channel, InteractionClosed, Label, Outcome, known_timezones
 
 DEFAULT_POLICY_FILE = Path(__file__).with_name("default_policy.json")
 
@@ -44,6 +44,12 @@ class Window(_Strict):
 class Caps(_Strict):
     survey: tuple[Window, ...] = (Window(max=1, days=30), Window(max=4, days=365))
     callback: tuple[Window, ...] = (Window(max=1, days=7),)
+    # Across kinds: follow-ups of any kind count against these (none by default).
+    any: tuple[Window, ...] = ()
+
+    @property
+    def windows(self) -> tuple[Window, ...]:
+        return (*self.survey, *self.callback, *self.any)
 
 
 class CallbackTriggers(_Strict):
@@ -83,29 +89,130 @@ class Enabled(_Strict):
     callback: bool = True
 
 
-class Policy(_Strict):
-    """Every rule the decision engine applies. Defaults are the documented default policy."""
+class Rules(_Strict):
+    """The rules an override may change; a nested object given here is merged into the base one
+    field by field (e.g. `caps: {survey: [...]}` keeps the base callback caps)."""
 
-    version: Annotated[int, Field(ge=0)] = 0
+    caps: Caps | None = None
+    min_gap_hours_before_survey: Annotated[int, Field(ge=0, le=24 * 365)] | None = None
+    callback_triggers: CallbackTriggers | None = None
+    skip: Skip | None = None
+    survey_sample_rate: Annotated[float, Field(ge=0, le=1)] | None = None
+    quiet_hours: QuietHours | None = None
+    enabled: Enabled | None = None
+
+
+class Scope(_Strict):
+    """Which interactions an override applies to; every given key must match."""
+
+    segment: Label | None = None
+    brand: Label | None = None
+    channel: Channel | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Self:
+        if not self.model_fields_set:
+            raise ValueError("give at least one of segment, brand or channel (an empty scope is the base policy)")
+        return self
+
+    @property
+    def specificity(self) -> int:
+        return sum(1 for key in ("segment", "brand", "channel") if getattr(self, key) is not None)
+
+    @property
+    def label(self) -> str:
+        return ",".join(
+            f"{k}={getattr(self, k)}" for k in ("segment", "brand", "channel") if getattr(self, k) is not None
+        )
+
+    def matches(self, event: InteractionClosed) -> bool:
+        return all(
+            getattr(self, k) is None or getattr(self, k) == getattr(event, k) for k in ("segment", "brand", "channel")
+        )
+
+
+class Override(_Strict):
+    scope: Scope
+    rules: Rules
+    description: Annotated[str, Field(max_length=500)] = ""
+
+
+class Base(_Strict):
     caps: Caps = Caps()
     min_gap_hours_before_survey: Annotated[int, Field(ge=0, le=24 * 365)] = 72
     callback_triggers: CallbackTriggers = CallbackTriggers()
     skip: Skip = Skip()
     survey_sample_rate: Annotated[float, Field(ge=0, le=1)] = 1.0
     quiet_hours: QuietHours | None = QuietHours()
-    excluded_segments: frozenset[str] = frozenset()
     enabled: Enabled = Enabled()
 
     @property
     def min_gap_before_survey(self) -> timedelta:
         return timedelta(hours=self.min_gap_hours_before_survey)
 
+
+class Policy(Base):
+    """Every rule the decision engine applies. Defaults are the documented default policy."""
+
+    version: Annotated[int, Field(ge=0)] = 0
+    excluded_segments: frozenset[Label] = frozenset()
+    overrides: tuple[Override, ...] = ()
+    # The rules each override yields, merged once at validation rather than per event.
+    _effective: tuple[Base, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="after")
+    def _overrides_can_apply(self) -> Self:
+        seen: dict[Scope, int] = {}
+        for index, override in enumerate(self.overrides):
+            if override.scope in seen:
+                raise ValueError(
+                    f"overrides.{index} has the same scope as overrides.{seen[override.scope]}, so it can never apply"
+                )
+            seen[override.scope] = index
+            if not override.rules.model_fields_set:
+                raise ValueError(f"overrides.{index} changes no rule")
+            segment = override.scope.segment
+            if (
+                segment is not None
+                and segment in self.excluded_segments
+                and set(override.rules.model_fields_set) <= {"survey_sample_rate", "min_gap_hours_before_survey"}
+            ):
+                raise ValueError(
+                    f"overrides.{index} only changes survey rules for segment {segment}, which is never surveyed"
+                )
+        self._effective = tuple(merged(self, o.rules) for o in self.overrides)
+        return self
+
     @property
     def ledger_retention(self) -> timedelta:
         """How long a follow-up can still count: the longest window, and at least a year so that
         "one follow-up per interaction" holds for any interaction that can still be re-closed."""
-        windows = [w.length for w in (*self.caps.survey, *self.caps.callback)]
-        return max([timedelta(days=366), self.min_gap_before_survey, *windows])
+        spans = [w.length for rules in self._all_rules() for w in rules.caps.windows]
+        gaps = [rules.min_gap_before_survey for rules in self._all_rules()]
+        return max([timedelta(days=366), *gaps, *spans])
+
+    def for_event(self, event: InteractionClosed) -> tuple[Base, str]:
+        """The rules that apply to this event and the scope they came from: the most specific
+        matching override wins; among equally specific ones, the first listed."""
+        matching = [o for o in self.overrides if o.scope.matches(event)]
+        if not matching:
+            return self, "default"
+        best = max(matching, key=lambda o: o.scope.specificity)  # max keeps the first of equals
+        return self._effective[self.overrides.index(best)], best.scope.label
+
+    def _all_rules(self) -> list[Base]:
+        return [self, *self._effective]
+
+
+def merged(base: Base, rules: Rules) -> Base:
+    updates: dict[str, object] = {}
+    for name in rules.model_fields_set:
+        value = getattr(rules, name)
+        current = getattr(base, name)
+        if isinstance(value, BaseModel) and isinstance(current, BaseModel):
+            value = current.model_copy(update={k: getattr(value, k) for k in value.model_fields_set})
+        updates[name] = value
+    return Base.model_validate({**{k: getattr(base, k) for k in Base.model_fields}, **updates})
 
 
 @cache
