@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import re
-import socket
 import sys
 import threading
 import time
@@ -31,9 +30,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import boto3
-from moto.server import ThreadedMotoServer
 
-from infra import template
+from infra import emulator, template
+from infra.emulator import free_port
 from infra.lambda_runtime import LambdaContext, acknowledge, api_gateway_event, receive_batch, sqs_event
 from infra.provision import provision
 from shared import wiring
@@ -71,7 +70,8 @@ class Route:
 
     @property
     def pattern(self) -> re.Pattern[str]:
-        regex = re.sub(r"\\\{([A-Za-z0-9_]+)\\\+?\\\}", r"(?P<\1>[^/]+)", re.escape(self.path))
+        # re.escape turns {name} (and greedy {name+}) into \{name\}; each becomes a named group.
+        regex = re.sub(r"\\\{([A-Za-z0-9_]+)(?:\\\+)?\\\}", r"(?P<\1>[^/]+)", re.escape(self.path))
         return re.compile(f"^{regex}$")
 
 
@@ -114,12 +114,6 @@ def queue_sources() -> list[QueueSource]:
         logical = queue[0] if isinstance(queue, list) else queue.split(".")[0]
         found.append(QueueSource(logical, function, int(props.get("BatchSize", 10))))
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def point_at(endpoint: str) -> None:
@@ -215,13 +209,7 @@ class LocalStack:
             ) from None
         self.port = self._server.server_address[1]
         self.moto_port = self.moto_port or free_port()
-
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
-        self._moto.start()
-        # moto keeps its state per process: a stack always starts from nothing.
-        reset = urllib.request.Request(f"{self.moto_endpoint}/moto-api/reset", method="POST")  # noqa: S310 - ours
-        urllib.request.urlopen(reset, timeout=10).close()  # noqa: S310 - our own emulator
+        self._moto, _ = emulator.start(self.moto_port)
         point_at(self.moto_endpoint)
         self._capture_function_output()
 

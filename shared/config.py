@@ -16,6 +16,8 @@ class Settings:
     event_bus_name: str
     dead_letter_queue_url: str | None
     decision_retention_days: int
+    policy_table: str
+    policy_cache_seconds: float
 
 
 def _required(name: str) -> str:
@@ -33,4 +35,6 @@ def settings() -> Settings:
         event_bus_name=_required("EVENT_BUS_NAME"),
         dead_letter_queue_url=os.environ.get("DEAD_LETTER_QUEUE_URL") or None,
         decision_retention_days=int(os.environ.get("DECISION_RETENTION_DAYS", "400")),
+        policy_table=_required("POLICY_TABLE"),
+        policy_cache_seconds=float(os.environ.get("POLICY_CACHE_SECONDS", "30")),
     )

@@ -61,3 +61,16 @@ def put_once(table: str, decision: Decision, retention: timedelta) -> dict[str, 
         "ConditionExpression": f"attribute_not_exists({KEY})",
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
+
+
+def day_queries(table: str, day: str) -> list[dict[str, Any]]:
+    """One Query per shard of a day on the day index (a day is spread over DAY_SHARDS partitions)."""
+    return [
+        {
+            "TableName": table,
+            "IndexName": BY_DAY_REASON,
+            "KeyConditionExpression": "day_shard = :shard",
+            "ExpressionAttributeValues": {":shard": {"S": f"{day}#{shard:02d}"}},
+        }
+        for shard in range(DAY_SHARDS)
+    ]

@@ -36,3 +36,26 @@ class LedgerContention(TransientFailure):
 
 class PublishFailed(TransientFailure):
     """A committed decision could not be published yet; redelivery publishes it again."""
+
+
+class NotFound(GovernorError):
+    status = 404
+    code = "NOT_FOUND"
+
+
+class PreconditionRequired(GovernorError):
+    """A change must say which version it was based on (If-Match), so nobody overwrites blindly."""
+
+    status = 428
+    code = "PRECONDITION_REQUIRED"
+
+
+class VersionConflict(GovernorError):
+    """Someone else changed the policy since the version this change was based on."""
+
+    status = 412
+    code = "VERSION_CONFLICT"
+
+    def __init__(self, message: str, current_version: int) -> None:
+        super().__init__(message)
+        self.current_version = current_version

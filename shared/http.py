@@ -52,6 +52,16 @@ def validation_fields(errors: Any) -> list[dict[str, str]]:
     return found
 
 
+def caller(event: Any) -> str:
+    """Who is calling: the IAM identity API Gateway verified; locally (no IAM), the
+    X-Governor-Author header or "local"."""
+    identity = event.request_context.identity
+    verified = identity.user_arn or identity.caller
+    if verified:
+        return str(verified)
+    return str(event.headers.get("x-governor-author") or event.headers.get("X-Governor-Author") or "local")
+
+
 def install_error_handlers(app: APIGatewayRestResolver) -> None:
     @app.exception_handler(RequestValidationError)
     def _invalid_request(error: RequestValidationError) -> Response[Any]:

@@ -9,6 +9,7 @@ from shared import aws, config
 from shared.clock import Clock, WallClock
 from shared.config import settings
 from shared.governor import Governor
+from shared.policy_store import CachedPolicy, PolicyStore
 from shared.publisher import Publisher
 from shared.store import DynamoStore
 
@@ -22,13 +23,24 @@ def store() -> DynamoStore:
 
 
 @cache
+def policy_store() -> PolicyStore:
+    return PolicyStore(settings().policy_table)
+
+
+@cache
+def current_policy() -> CachedPolicy:
+    """Shared by every decision of this process: a new version is picked up within the TTL."""
+    return CachedPolicy(policy_store(), ttl=settings().policy_cache_seconds)
+
+
+@cache
 def publisher() -> Publisher:
     return Publisher(settings().event_bus_name)
 
 
 def governor() -> Governor:
     """A governor per invocation: its ledger cache must not outlive the batch it was read for."""
-    return Governor(store(), clock=_clock)
+    return Governor(store(), policy=current_policy(), clock=_clock)
 
 
 def use_clock(clock: Clock) -> None:
@@ -46,5 +58,7 @@ def reset() -> None:
     config.settings.cache_clear()
     store.cache_clear()
     publisher.cache_clear()
+    policy_store.cache_clear()
+    current_policy.cache_clear()
     aws.reset_clients()
     use_clock(WallClock())

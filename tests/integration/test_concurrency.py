@@ -1,13 +1,14 @@
 """16 deciders at once for one customer, against moto in server mode (shared state, real HTTP).
 
-moto evaluates conditions correctly but promises no atomicity across threads; the design rests
-on one conditional request per slot. A barrier makes every decider read the ledger before any of
+The design rests on one conditional request per slot. DynamoDB applies each request atomically;
+moto does not, so the emulator serves one DynamoDB request at a time (infra/emulator.py), which is
+that guarantee and no more: the read-decide-write across requests still races, as on AWS.
+A barrier makes every decider read the ledger before any of
 them commits, so all but one lose their condition and must decide again on the fresh state."""
 
 from __future__ import annotations
 
 import threading
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -30,22 +31,11 @@ DECIDERS = 16
 
 @pytest.fixture
 def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    import logging
-    import socket
-
-    from moto.server import ThreadedMotoServer
-
+    """moto in server mode with DynamoDB's per-request atomicity (infra/emulator.py)."""
+    from infra import emulator
     from infra.provision import provision
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    # Server mode keeps moto's state in this process: start each test from nothing.
-    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=10).close()
+    server, endpoint = emulator.start()
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     aws_clients.reset_clients()
     try:

@@ -1,0 +1,139 @@
+"""Marketing ops: versioned, validated contact policies, what-if simulation and rollback."""
+
+import time
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from functions.policy_api.models import (
+    Candidate,
+    PolicyChange,
+    PolicyVersion,
+    RollbackRequest,
+    SimulationReport,
+    SimulationRequest,
+    ValidationReport,
+    VersionList,
+)
+from shared import wiring
+from shared.config import settings
+from shared.errors import InvalidInput, PreconditionRequired
+from shared.http import caller, install_error_handlers
+from shared.policy import Policy
+from shared.policy_store import StoredPolicy, diff, policy_document
+from shared.simulation import logged_since, simulate
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = APIGatewayRestResolver(enable_validation=True)
+install_error_handlers(app)
+
+IfMatch = Annotated[
+    str | None, Header(alias="if-match", description='The ETag of the version this change is based on, e.g. "3".')
+]
+
+
+def parse_policy(document: dict[str, Any]) -> Policy:
+    """Validates a candidate policy; every problem is reported by its path under `policy`."""
+    try:
+        return Policy.model_validate({**document, "version": 0})
+    except ValidationError as error:
+        problems = [
+            {"field": ".".join(["policy", *(str(p) for p in e["loc"])]), "message": e["msg"]}
+            for e in error.errors(include_url=False, include_input=False, include_context=False)
+        ]
+        raise InvalidInput(f"the policy has {len(problems)} problem(s); nothing was changed", problems) from None
+
+
+def based_on(if_match: str | None) -> int:
+    if not if_match:
+        raise PreconditionRequired('send If-Match with the ETag of the version you changed, e.g. If-Match: "3"')
+    text = if_match.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise InvalidInput(
+            'If-Match must be a policy ETag such as "3"', [{"field": "If-Match", "message": "is not a version"}]
+        )
+    return int(text)
+
+
+def versioned(stored: StoredPolicy, status: int = 200) -> Response[Any]:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=PolicyVersion.model_validate(stored.as_json()).model_dump(mode="json"),
+        headers={"ETag": f'"{stored.version}"'},
+    )
+
+
+@app.get("/policy")
+def get_policy() -> Response[Any]:
+    return versioned(wiring.policy_store().current())
+
+
+@app.put("/policy")
+def put_policy(change: Annotated[PolicyChange, Body()], if_match: IfMatch = None) -> Response[Any]:
+    version = based_on(if_match)
+    policy = parse_policy(change.policy)
+    stored = wiring.policy_store().save(policy, version, caller(app.current_event), change.comment)
+    logger.info("policy changed", extra={"version": stored.version, "based_on": version})
+    return versioned(stored)
+
+
+@app.post("/policy/validate")
+def validate_policy(candidate: Annotated[Candidate, Body()]) -> ValidationReport:
+    try:
+        policy = parse_policy(candidate.policy)
+    except InvalidInput as error:
+        return ValidationReport.model_validate({"valid": False, "problems": error.fields})
+    current = wiring.policy_store().current()
+    changes = diff(policy_document(current.policy), policy_document(policy))
+    return ValidationReport.model_validate({"valid": True, "diff": changes})
+
+
+@app.post("/policy/simulate")
+@tracer.capture_method
+def simulate_policy(request: Annotated[SimulationRequest, Body()]) -> SimulationReport:
+    candidate = parse_policy(request.policy)
+    current = wiring.policy_store().current().policy
+    started = time.perf_counter()
+    events = logged_since(settings().decision_log_table, request.days, wiring.current_clock().now())
+    report = simulate(events, current, candidate.model_copy(update={"version": -1}), request.sample_size)
+    report["candidate"]["version"] = -1  # not stored yet
+    seconds = round(time.perf_counter() - started, 3)
+    logger.info("simulated", extra={"events": report["events"], "days": request.days, "seconds": seconds})
+    return SimulationReport.model_validate({**report, "days": request.days, "seconds": seconds})
+
+
+@app.get("/policy/versions")
+def list_versions(
+    limit: Annotated[int, Query(ge=1, le=100)] = 20, next_token: Annotated[str | None, Query()] = None
+) -> VersionList:
+    versions, token = wiring.policy_store().history(limit, next_token)
+    items = [PolicyVersion.model_validate(v.as_json(with_policy=False)) for v in versions]
+    return VersionList(items=items, next_token=token)
+
+
+@app.get("/policy/versions/<version>")
+def get_version(version: Annotated[int, Path(ge=0)]) -> Response[Any]:
+    return versioned(wiring.policy_store().get(version))
+
+
+@app.post("/policy/rollback")
+def rollback(request: Annotated[RollbackRequest, Body()], if_match: IfMatch = None) -> Response[Any]:
+    version = based_on(if_match)
+    stored = wiring.policy_store().rollback(request.version, version, caller(app.current_event), request.comment)
+    logger.info("policy rolled back", extra={"version": stored.version, "to": request.version})
+    return versioned(stored)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)
