@@ -1,0 +1,378 @@
+"""Part 2: AWS requests per event through the real queue path, for short and long customer histories.
+
+For each population, on a fresh in-process moto built from template.yaml:
+1. the customers' past interactions (closed over the previous ~2.5 years) are decided through the
+   production Governor (a fresh one per batch of ten, prefetch then decide, as the handler does),
+   with the event clock, so each ledger is what the product itself leaves behind, pruning included;
+2. the request counters are reset;
+3. the measured events (closed after the history) are put on the EventBridge bus in tens, delivered
+   by the template's rule to the decide queue, and fed to functions.decide.app.handler ten at a time
+   with Lambda-shaped events, acknowledging like Lambda's event source mapping.
+
+Product requests are counted on the clients the product builds through shared.aws.client(...);
+the harness's own calls (PutEvents ingest, ReceiveMessage, DeleteMessageBatch, inspection) are
+counted apart and never mixed in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bench import workload
+from bench.emulator import REGION, Emulator, emulator
+
+PRESENT = datetime(2026, 6, 1, tzinfo=UTC)  # the history ends here, the measured events start here
+HISTORY_DAYS = 913  # ~2.5 years of past interactions: older than any window, so pruning is exercised
+MEASURED_DAYS = 100
+BATCH = 10
+INGEST_WINDOW = 100  # events on the bus before the poller drains the queue
+MAX_ROUNDS = 10_000
+DYNAMODB_WRITES = ("PutItem", "TransactWriteItems", "UpdateItem", "DeleteItem", "BatchWriteItem")
+
+
+@dataclass(frozen=True)
+class Population:
+    history: int  # past interactions per customer
+    customers: int
+    events_per_customer: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.history:,} past interaction" + ("" if self.history == 1 else "s")
+
+    @property
+    def events(self) -> int:
+        return self.customers * self.events_per_customer
+
+
+def population(history: int, events: int, max_customers: int = 10) -> Population:
+    """One measured event per customer for a one-interaction history; else up to ten customers
+    sharing the events (10 x 100 for 1,000 events)."""
+    if history <= 1:
+        return Population(history, events, 1)
+    customers = max(1, min(max_customers, events))
+    return Population(history, customers, events // customers)
+
+
+@dataclass
+class PopulationResult:
+    population: Population
+    history_events: int
+    history_seconds: float
+    history_requests: dict[str, int]
+    events: int
+    batches: int
+    failed_records: int
+    redelivered: int  # records received more than once (after a failure)
+    product: dict[str, int]  # "service.Operation" -> calls the product made
+    attempts: int  # HTTP attempts of those calls (more than calls means retries)
+    ms_per_call: dict[str, float]
+    put_events_entries: int
+    published: dict[str, int]  # detail-type -> entries the product published
+    bytes_per_event: float
+    handler_seconds: float
+    product_aws_seconds: float
+    harness: dict[str, int]
+    ledger_entries_max: int
+    ledger_bytes_max: int
+    clients_unchanged: bool
+
+    def calls(self, service: str, *operations: str) -> int:
+        found = 0
+        for name, n in self.product.items():
+            in_service, _, operation = name.partition(".")
+            if in_service == service and (not operations or operation in operations):
+                found += n
+        return found
+
+    @property
+    def approvals(self) -> int:
+        return self.published.get("FollowUpApproved", 0)
+
+    @property
+    def suppressions(self) -> int:
+        return self.published.get("FollowUpSuppressed", 0)
+
+    @property
+    def approved_per_customer(self) -> float:
+        """Follow-ups approved over the history and the measured events, per customer (the ledger keeps a year)."""
+        in_history = sum(n for name, n in self.history_requests.items() if name == "dynamodb.TransactWriteItems")
+        return (in_history + self.approvals) / self.population.customers
+
+    @property
+    def other_requests(self) -> dict[str, int]:
+        expected = {"dynamodb.BatchGetItem", "dynamodb.PutItem", "dynamodb.TransactWriteItems", "events.PutEvents"}
+        return {name: n for name, n in self.product.items() if name not in expected}
+
+    @property
+    def request_profile(self) -> dict[str, float]:
+        """Requests per event by kind, approvals and suppressions alike counted as one DynamoDB write."""
+        kinds: Counter[str] = Counter()
+        for name, n in self.product.items():
+            kinds["dynamodb.write" if name.partition(".")[2] in DYNAMODB_WRITES else name] += n
+        return {kind: n / self.events for kind, n in sorted(kinds.items())}
+
+    @property
+    def dynamodb_per_event(self) -> float:
+        return self.calls("dynamodb") / self.events
+
+    @property
+    def writes_per_event(self) -> float:
+        return self.calls("dynamodb", *DYNAMODB_WRITES) / self.events
+
+    @property
+    def batch_gets_per_batch(self) -> float:
+        return self.calls("dynamodb", "BatchGetItem") / self.batches
+
+    @property
+    def put_events_per_batch(self) -> float:
+        return self.calls("events", "PutEvents") / self.batches
+
+    @property
+    def put_events_per_event(self) -> float:
+        return self.calls("events", "PutEvents") / self.events
+
+    @property
+    def requests_per_event(self) -> float:
+        return sum(self.product.values()) / self.events
+
+    @property
+    def attempts_per_request(self) -> float:
+        return self.attempts / max(1, sum(self.product.values()))
+
+    @property
+    def ms_per_decision(self) -> float:
+        return 1000 * self.handler_seconds / self.events
+
+    @property
+    def ms_in_aws_per_decision(self) -> float:
+        return 1000 * self.product_aws_seconds / self.events
+
+    @property
+    def ms_outside_aws_per_decision(self) -> float:
+        return self.ms_per_decision - self.ms_in_aws_per_decision
+
+    def as_json(self) -> dict[str, Any]:
+        pop = self.population
+        return {
+            "label": pop.label,
+            "history_per_customer": pop.history,
+            "customers": pop.customers,
+            "events_per_customer": pop.events_per_customer,
+            "history": {
+                "events_decided": self.history_events,
+                "seconds": self.history_seconds,
+                "product_requests": self.history_requests,
+            },
+            "events": self.events,
+            "batches": self.batches,
+            "failed_records": self.failed_records,
+            "redelivered": self.redelivered,
+            "approvals": self.approvals,
+            "suppressions": self.suppressions,
+            "product_requests": self.product,
+            "product_requests_other": self.other_requests,
+            "product_http_attempts": self.attempts,
+            "put_events_entries": self.put_events_entries,
+            "dynamodb_requests_per_event": self.dynamodb_per_event,
+            "dynamodb_write_requests_per_event": self.writes_per_event,
+            "batch_get_item_per_batch": self.batch_gets_per_batch,
+            "put_events_per_batch": self.put_events_per_batch,
+            "put_events_per_event": self.put_events_per_event,
+            "product_requests_per_event": self.requests_per_event,
+            "product_bytes_per_event": self.bytes_per_event,
+            "handler_seconds": self.handler_seconds,
+            "ms_per_decision": self.ms_per_decision,
+            "ms_in_emulated_aws_calls_per_decision": self.ms_in_aws_per_decision,
+            "ms_outside_aws_calls_per_decision": self.ms_outside_aws_per_decision,
+            "ms_per_call": self.ms_per_call,
+            "harness_requests": self.harness,
+            "ledger_entries_max": self.ledger_entries_max,
+            "ledger_item_bytes_max": self.ledger_bytes_max,
+            "product_clients_unchanged": self.clients_unchanged,
+        }
+
+
+def measure(events: int = 1000, histories: tuple[int, ...] = (1, 1000), seed: int = 11) -> list[PopulationResult]:
+    """One result per history size, each on its own fresh emulator, same number of measured events."""
+    return [measure_population(population(history, events), seed=seed) for history in histories]
+
+
+def measure_population(pop: Population, seed: int = 11) -> PopulationResult:
+    rng = random.Random(f"{seed}-{pop.history}-{pop.customers}")
+    customers = [(f"cust-h{pop.history}-{n:05d}", workload.customer_zone(rng)) for n in range(pop.customers)]
+    history_start = PRESENT - timedelta(days=HISTORY_DAYS)
+    history = _timeline(rng, customers, pop.history, start=history_start, days=HISTORY_DAYS, tag="past")
+    measured = _timeline(rng, customers, pop.events_per_customer, start=PRESENT, days=MEASURED_DAYS, tag="now")
+    with emulator() as bench, _quiet_product():
+        started = time.perf_counter()
+        _decide_history(history)
+        history_seconds = time.perf_counter() - started
+        history_requests = bench.product.by_operation()
+        bench.product.clear()
+        bench.harness.clear()
+        run = _replay(bench, measured)
+        counted = bench.product
+        ledgers = _ledger_sizes(bench, [cid for cid, _ in customers])
+        return PopulationResult(
+            population=pop,
+            history_events=len(history),
+            history_seconds=history_seconds,
+            history_requests=history_requests,
+            events=len(measured),
+            batches=run["batches"],
+            failed_records=run["failed"],
+            redelivered=run["redelivered"],
+            product=counted.by_operation(),
+            attempts=sum(counted.attempts.values()),
+            ms_per_call=counted.ms_per_call(),
+            put_events_entries=counted.entries[("events", "PutEvents")],
+            published=dict(counted.detail_types),
+            bytes_per_event=(sum(counted.bytes_sent.values()) + sum(counted.bytes_received.values())) / len(measured),
+            handler_seconds=run["seconds"],
+            product_aws_seconds=counted.seconds,
+            harness=bench.harness.by_operation(),
+            ledger_entries_max=max(entries for entries, _ in ledgers),
+            ledger_bytes_max=max(size for _, size in ledgers),
+            clients_unchanged=bench.product_clients_unchanged(),
+        )
+
+
+def _timeline(
+    rng: random.Random,
+    customers: list[tuple[str, str | None]],
+    per_customer: int,
+    *,
+    start: datetime,
+    days: int,
+    tag: str,
+) -> list[dict[str, Any]]:
+    """`per_customer` interactions for each customer closed at random over `days` from `start`, in time order."""
+    found = []
+    for cid, zone in customers:
+        for n in range(per_customer):
+            closed_at = start + timedelta(seconds=rng.uniform(0, days * 86400))
+            found.append((closed_at, workload.detail(rng, f"{tag}-{cid}-{n}", cid, closed_at, zone)))
+    found.sort(key=lambda pair: pair[0])
+    return [d for _, d in found]
+
+
+def _decide_history(details: list[dict[str, Any]]) -> None:
+    """The past, decided as the handler decides a batch: a fresh Governor, one prefetch, one decide each."""
+    from shared import wiring
+    from shared.events import InteractionClosed
+
+    events = [InteractionClosed.model_validate(d) for d in details]
+    for start in range(0, len(events), BATCH):
+        batch = events[start : start + BATCH]
+        governor = wiring.governor()
+        governor.prefetch(e.customer_id for e in batch)
+        for event in batch:
+            governor.decide(event)
+
+
+def _replay(bench: Emulator, details: list[dict[str, Any]], window: int = INGEST_WINDOW) -> dict[str, Any]:
+    """Upstream puts `window` events on the bus (PutEvents in tens), the poller drains the queue, and
+    so on: the queue holds what a live stream would, not the whole replay at once (moto's SQS scans
+    every message it holds on each send, so a queue of a thousand would time moto, not the product)."""
+    run: Counter[str] = Counter()
+    seconds = 0.0
+    for start in range(0, len(details), window):
+        _put_on_bus(bench, details[start : start + window])
+        seconds += _drain(bench, run)
+    run["redelivered"] = run["records"] - len(details)
+    return {**run, "seconds": seconds}
+
+
+def _put_on_bus(bench: Emulator, details: list[dict[str, Any]]) -> None:
+    """What an upstream help desk does: InteractionClosed events on the governor's bus, PutEvents in tens."""
+    bus = bench.stack.names["GovernorBus"]
+    for start in range(0, len(details), BATCH):
+        entries = [
+            {
+                "EventBusName": bus,
+                "Source": "bench.helpdesk",
+                "DetailType": "InteractionClosed",
+                "Detail": json.dumps(d),
+            }
+            for d in details[start : start + BATCH]
+        ]
+        answer = bench.events.put_events(Entries=entries)
+        if answer.get("FailedEntryCount"):
+            raise RuntimeError(f"EventBridge refused {answer['FailedEntryCount']} events")
+
+
+def _drain(bench: Emulator, run: Counter[str]) -> float:
+    """Lambda's SQS event source: receive up to ten, invoke the handler, delete what succeeded, make
+    failed records visible again at once. Returns the seconds spent in the handler."""
+    from functions.decide.app import handler
+    from infra.lambda_runtime import LambdaContext, acknowledge, receive_batch, sqs_event
+
+    url, arn = bench.stack.urls["DecideQueue"], bench.stack.arns["DecideQueue"]
+    seconds = 0.0
+    for _ in range(MAX_ROUNDS):
+        messages = receive_batch(bench.sqs, url)
+        if not messages:
+            break
+        started = time.perf_counter()
+        response = handler(sqs_event(messages, arn, REGION), LambdaContext("decide"))
+        seconds += time.perf_counter() - started
+        run["batches"] += 1
+        run["records"] += len(messages)
+        acknowledge(bench.sqs, url, messages, response)
+        failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
+        run["failed"] += len(failed)
+        for message in messages:
+            if message["MessageId"] in failed:
+                bench.sqs.change_message_visibility(
+                    QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                )
+    return seconds
+
+
+def _ledger_sizes(bench: Emulator, customer_ids: list[str]) -> list[tuple[int, int]]:
+    """(follow-ups kept, item size as DynamoDB JSON) of each customer's ledger after the run, read by the harness."""
+    from shared import ledger
+
+    sizes = []
+    table = bench.stack.names["LedgerTable"]
+    for start in range(0, len(customer_ids), 100):
+        keys = [ledger.key(cid) for cid in customer_ids[start : start + 100]]
+        answer = bench.dynamodb.batch_get_item(RequestItems={table: {"Keys": keys, "ConsistentRead": True}})
+        for item in answer["Responses"].get(table, []):
+            entries = len(item.get("followups", {}).get("L", []))
+            sizes.append((entries, len(json.dumps(item, separators=(",", ":")))))
+    return sizes or [(0, 0)]
+
+
+@contextlib.contextmanager
+def _quiet_product() -> Iterator[None]:
+    """The decide function logs a line per decision and prints its metrics (EMF) per invocation, as
+    in Lambda; both are produced as usual but written to a sink instead of this terminal."""
+    streams: list[tuple[logging.StreamHandler[Any], Any]] = []
+    try:
+        from functions.decide import app
+
+        handler = app.logger.registered_handler
+        if isinstance(handler, logging.StreamHandler):
+            streams.append((handler, handler.setStream(_Discard())))
+        with contextlib.redirect_stdout(_Discard()):
+            yield
+    finally:
+        for handler, stream in streams:
+            handler.setStream(stream)
+
+
+class _Discard(io.TextIOBase):
+    def write(self, text: str) -> int:
+        return len(text)

@@ -1,0 +1,249 @@
+"""`make bench`: engine speed against pydantic validation, and AWS requests per event through the
+queue path for customers with a short and a long history. Prints a table, writes bench/results/latest.json.
+
+The machines this runs on are shared and noisy: quote ratios (engine ÷ validation, long ÷ short
+history), not absolute times. Request counts are exact and do not depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bench import aws_path, engine_speed
+from bench.emulator import EMULATOR_NOTES
+
+RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
+WIDTH = 104
+
+
+def machine() -> dict[str, Any]:
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    found: dict[str, Any] = {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": _cpu_model() or platform.processor() or "unknown",
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "cpu_count": os.cpu_count(),
+        "usable_cpus": usable,
+        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+        "packages": {},
+    }
+    for package in ("pydantic", "pydantic-core", "boto3", "botocore", "moto", "aws-lambda-powertools"):
+        try:
+            found["packages"][package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found["packages"][package] = None
+    return found
+
+
+def _cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        return None
+    return None
+
+
+def _n(value: float, digits: int = 0) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def _ratio(last: float, first: float) -> str:
+    return f"{last / first:.2f}" if first else "-"
+
+
+def engine_table(result: engine_speed.EngineResult) -> list[str]:
+    total = sum(result.actions.values()) or 1
+    mix = ", ".join(f"{a} {n / total:.0%}" for a, n in sorted(result.actions.items()))
+    bands = sum(result.ledger_sizes.values()) or 1
+    order = ("empty", "1-3", "4-13", "30+")
+    ledgers = ", ".join(f"{b} {result.ledger_sizes.get(b, 0) / bands:.0%}" for b in order)
+    return [
+        f"1. Pure engine, in process ({_n(result.events)} varied pre-parsed events; warm-up, then best of "
+        f"{result.repeats}, gc off while timed)",
+        f"   {'engine decide(event, ledger, policy, now)':<46}{_n(result.engine_per_second):>12} decisions/s"
+        f"{1e6 / result.engine_per_second:>10.1f} µs each",
+        f"   {'InteractionClosed.model_validate (baseline)':<46}{_n(result.validation_per_second):>12} events/s   "
+        f"{1e6 / result.validation_per_second:>10.1f} µs each",
+        f"   {'ratio engine ÷ validation':<46}{result.ratio:>12.3f}   <- the figure to quote",
+        f"   decisions: {mix} | ledgers: {ledgers} follow-ups",
+    ]
+
+
+Row = tuple[str, Callable[[aws_path.PopulationResult], str], Callable[[aws_path.PopulationResult], float] | None]
+
+
+def aws_table(results: Sequence[aws_path.PopulationResult]) -> list[str]:
+    first, last = results[0], results[-1]
+    label_width, column = 44, 25
+    ratio_title = f"{last.population.history:,} ÷ {first.population.history:,}"
+    head = f"   {'':<{label_width}}" + "".join(f"{r.population.label:>{column}}" for r in results)
+    head += f"{ratio_title:>12}" if len(results) > 1 else ""
+
+    rows: list[Row] = [
+        (
+            "customers x measured events",
+            lambda r: f"{r.population.customers:,} x {r.population.events_per_customer:,}",
+            None,
+        ),
+        ("past interactions decided first", lambda r: _n(r.history_events), None),
+        ("follow-ups approved / customer, all time", lambda r: f"{r.approved_per_customer:.1f}", None),
+        ("batches of 10 (handler invocations)", lambda r: _n(r.batches), None),
+        ("approved / suppressed", lambda r: f"{r.approvals:,} / {r.suppressions:,}", None),
+        ("DynamoDB requests / event", lambda r: f"{r.dynamodb_per_event:.3f}", lambda r: r.dynamodb_per_event),
+        ("  write requests / event", lambda r: f"{r.writes_per_event:.3f}", lambda r: r.writes_per_event),
+        ("    PutItem (suppression)", lambda r: _n(r.calls("dynamodb", "PutItem")), None),
+        ("    TransactWriteItems (approval)", lambda r: _n(r.calls("dynamodb", "TransactWriteItems")), None),
+        ("  BatchGetItem / batch", lambda r: f"{r.batch_gets_per_batch:.2f}", lambda r: r.batch_gets_per_batch),
+        ("EventBridge PutEvents / batch", lambda r: f"{r.put_events_per_batch:.2f}", lambda r: r.put_events_per_batch),
+        ("EventBridge PutEvents / event", lambda r: f"{r.put_events_per_event:.3f}", lambda r: r.put_events_per_event),
+        ("  entries published", lambda r: _n(r.put_events_entries), None),
+        ("other product requests (SQS SendMessage...)", lambda r: _n(sum(r.other_requests.values())), None),
+        ("all product requests / event", lambda r: f"{r.requests_per_event:.3f}", lambda r: r.requests_per_event),
+        ("HTTP attempts / request", lambda r: f"{r.attempts_per_request:.2f}", None),
+        ("bytes sent + received / event", lambda r: _n(r.bytes_per_event), lambda r: r.bytes_per_event),
+        ("largest ledger: follow-ups kept", lambda r: _n(r.ledger_entries_max), None),
+        ("largest ledger: item size (DynamoDB JSON)", lambda r: f"{r.ledger_bytes_max / 1000:.1f} kB", None),
+        ("time / decision (handler wall)", lambda r: f"{r.ms_per_decision:.2f} ms", lambda r: r.ms_per_decision),
+        ("  in emulated AWS calls", lambda r: f"{r.ms_in_aws_per_decision:.2f} ms", lambda r: r.ms_in_aws_per_decision),
+        (
+            "  product code outside AWS calls",
+            lambda r: f"{r.ms_outside_aws_per_decision:.2f} ms",
+            lambda r: r.ms_outside_aws_per_decision,
+        ),
+    ]
+    lines = [
+        f"2. AWS requests per event: EventBridge bus -> rule -> SQS -> decide handler, "
+        f"{_n(first.events)} events per population",
+        head,
+    ]
+    for title, show, value in rows:
+        line = f"   {title:<{label_width}}" + "".join(f"{show(r):>{column}}" for r in results)
+        if value is not None and len(results) > 1:
+            line += f"{_ratio(value(last), value(first)):>12}"
+        lines.append(line)
+    for r in results:
+        harness = ", ".join(f"{name} {n}" for name, n in r.harness.items())
+        lines.append(f"   not counted, the harness's own calls ({r.population.label}):")
+        lines.append(f"     {harness}")
+    lines += [f"   {line}" for line in verdicts(results)]
+    return lines
+
+
+def checks(results: Sequence[aws_path.PopulationResult]) -> dict[str, bool]:
+    """The design goal, as exact request counts."""
+    first = results[0]
+    return {
+        "one_dynamodb_write_per_event": all(
+            r.calls("dynamodb", *aws_path.DYNAMODB_WRITES) == r.events for r in results
+        ),
+        "at_most_one_batch_get_item_per_batch": all(r.calls("dynamodb", "BatchGetItem") <= r.batches for r in results),
+        "at_most_one_put_events_per_batch": all(r.calls("events", "PutEvents") <= r.batches for r in results),
+        "every_decision_published": all(r.put_events_entries == r.events for r in results),
+        "no_other_product_requests": all(not r.other_requests for r in results),
+        "no_failed_records": all(r.failed_records == 0 and r.redelivered == 0 for r in results),
+        "requests_per_event_flat": all(r.request_profile == first.request_profile for r in results),
+        "product_clients_counted": all(r.clients_unchanged for r in results),
+    }
+
+
+def verdicts(results: Sequence[aws_path.PopulationResult]) -> list[str]:
+    found = checks(results)
+    failed = [name for name, ok in found.items() if not ok]
+    goal = "1 DynamoDB write per event + 1 BatchGetItem and 1 batched PutEvents per batch of 10"
+    return [f"design goal ({goal}): " + ("met" if not failed else "NOT met: " + ", ".join(failed))]
+
+
+def notes(results: Sequence[aws_path.PopulationResult]) -> list[str]:
+    return [
+        "notes:",
+        *(f"  - {note}" for note in EMULATOR_NOTES),
+        "  - history: past interactions closed over the previous ~2.5 years, decided first through the production",
+        "    Governor (fresh per batch of 10: one prefetch, one decide per event) with the event clock; counters reset",
+        "    after it. Measured events close over the next 100 days, also decided with the event clock.",
+        "  - time in AWS calls is moto's (plus botocore's) and grows with item size; the ledger keeps a year of",
+        "    follow-ups (Policy.ledger_retention), so its size is bounded by the caps, not by the history length.",
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1000, help="measured events per population")
+    parser.add_argument("--histories", type=int, nargs="+", default=[1, 1000], help="past interactions per customer")
+    parser.add_argument("--engine-events", type=int, default=4000)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+
+    started, clock = datetime.now(UTC), time.perf_counter()
+    host = machine()
+    print(f"follow-up governor benchmarks, {started:%Y-%m-%d %H:%M} UTC", flush=True)
+    print(
+        f"machine: {host['platform']} | {host['processor']} | {host['cpu_count']} CPUs ({host['usable_cpus']} usable)"
+    )
+    print(f"python: {host['python']} | load average at start: {host['load_average']}")
+    print("=" * WIDTH, flush=True)
+
+    engine = engine_speed.measure(events=args.engine_events, repeats=args.repeats)
+    for line in engine_table(engine):
+        print(line)
+    print("-" * WIDTH, flush=True)
+
+    populations = aws_path.measure(events=args.events, histories=tuple(args.histories))
+    for line in aws_table(populations):
+        print(line)
+    print("-" * WIDTH)
+    for line in notes(populations):
+        print(line)
+    seconds = time.perf_counter() - clock
+
+    first, last = populations[0], populations[-1]
+    report: dict[str, Any] = {
+        "started_at": started.isoformat(timespec="seconds"),
+        "seconds_total": round(seconds, 1),
+        "machine": host,
+        "engine": engine.as_json(),
+        "aws": {
+            "emulator": list(EMULATOR_NOTES),
+            "events_per_population": args.events,
+            "histories": list(args.histories),
+            "populations": [r.as_json() for r in populations],
+            "ratios_last_to_first": {
+                "dynamodb_requests_per_event": last.dynamodb_per_event / first.dynamodb_per_event,
+                "put_events_per_event": last.put_events_per_event / first.put_events_per_event,
+                "product_requests_per_event": last.requests_per_event / first.requests_per_event,
+                "bytes_per_event": last.bytes_per_event / first.bytes_per_event,
+                "ms_per_decision": last.ms_per_decision / first.ms_per_decision,
+                "ms_outside_aws_calls_per_decision": last.ms_outside_aws_per_decision
+                / first.ms_outside_aws_per_decision,
+            },
+            "checks": checks(populations),
+        },
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"total {seconds:.0f} s; wrote {_shown(args.output)}")
+    return 0 if all(report["aws"]["checks"].values()) else 1
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
