@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv run test lint typecheck cfn-lint unit schema requirements bench stress clean
+.PHONY: help venv run test lint typecheck cfn-lint unit schema openapi requirements bench clean
 
 help:
 	@echo "make run    - serve the governor on moto (http://127.0.0.1:8765), replay the sample events, keep serving"
@@ -47,6 +47,9 @@ unit: $(STAMP)
 
 schema: $(STAMP)
 	$(BIN)/python -m infra.schema > infra/interaction-closed.schema.json
+
+openapi: $(STAMP)
+	$(BIN)/python -m infra.openapi
 
 requirements: $(STAMP)
 	$(BIN)/python infra/pins.py > requirements.txt

@@ -69,7 +69,8 @@ def test_the_decide_function_gets_only_the_table_actions_it_uses() -> None:
             granted.setdefault(action, set()).add(target)
     # Then it may read and conditionally update the ledger, put log entries, publish, park: nothing more
     dynamodb = {a for a in granted if a.startswith("dynamodb:")}
-    assert dynamodb == {"dynamodb:BatchGetItem", "dynamodb:UpdateItem", "dynamodb:PutItem"}
+    assert dynamodb == {"dynamodb:BatchGetItem", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:GetItem"}
+    assert all("PolicyTable" in r for r in granted["dynamodb:GetItem"])
     assert all("LedgerTable" in r for r in granted["dynamodb:UpdateItem"])
     assert all("DecisionLogTable" in r for r in granted["dynamodb:PutItem"])
     assert {a for a in granted if a.startswith("events:")} == {"events:PutEvents"}
@@ -89,12 +90,16 @@ def test_the_decide_queue_is_wired_as_aws_recommends() -> None:
     assert RESOURCES["DecideDeadLetterQueue"]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
 
 
+EXPIRING_TABLES = ("LedgerTable", "DecisionLogTable")  # policy versions are kept for good
+
+
 def test_tables_are_recoverable_encrypted_and_expire_old_items() -> None:
     for name, table in of_type("AWS::DynamoDB::Table").items():
         props = table["Properties"]
         assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], name
         assert props["SSESpecification"]["SSEEnabled"], name
-        assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}, name
+        if name in EXPIRING_TABLES:
+            assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}, name
 
 
 def test_alarms_watch_the_dead_letter_queue_and_function_errors() -> None:
@@ -116,7 +121,8 @@ def test_every_table_index_queue_and_rule_of_the_template_exists_locally(aws: An
         wanted = {i["IndexName"] for i in table["Properties"].get("GlobalSecondaryIndexes", [])}
         assert {i["IndexName"] for i in described.get("GlobalSecondaryIndexes", [])} == wanted
         ttl = dynamodb.describe_time_to_live(TableName=aws.names[name])["TimeToLiveDescription"]
-        assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
+        if name in EXPIRING_TABLES:
+            assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
     # And every queue, with its redrive policy
     for name, queue in of_type("AWS::SQS::Queue").items():
         attributes = sqs.get_queue_attributes(QueueUrl=aws.urls[name], AttributeNames=["All"])["Attributes"]
@@ -138,3 +144,62 @@ def test_requirements_txt_is_generated_from_the_pins_in_pyproject() -> None:
         line for line in (ROOT / "requirements.txt").read_text().splitlines() if line and not line.startswith("#")
     ]
     assert listed == pins(include_dev=False), "run `make requirements`"
+
+
+@pytest.mark.parametrize("name", sorted(__import__("infra.openapi", fromlist=["APIS"]).APIS))
+def test_the_committed_openapi_document_is_what_the_code_generates(name: str) -> None:
+    from infra import openapi
+
+    committed = (openapi.DOCS / f"{name}.json").read_text()
+    assert committed == openapi.document(name), f"docs/openapi/{name}.json drifted: run `make openapi`"
+
+
+def test_every_route_of_each_api_document_is_routed_in_the_template() -> None:
+    from infra import openapi
+
+    routed = {(method.lower(), path.replace("{", "<").replace("}", ">")) for method, path in api_routes()}
+    for name in openapi.APIS:
+        paths = json.loads((openapi.DOCS / f"{name}.json").read_text())["paths"]
+        documented = {(m, p.replace("{", "<").replace("}", ">")) for p, ms in paths.items() for m in ms}
+        assert documented <= routed, f"{name}: documented but not routed: {documented - routed}"
+
+
+def api_routes() -> set[tuple[str, str]]:
+    found = set()
+    for resource in template.raw()["Resources"].values():
+        for event in resource.get("Properties", {}).get("Events", {}).values():
+            if event["Type"] == "Api":
+                found.add((event["Properties"]["Method"].upper(), event["Properties"]["Path"]))
+    return found
+
+
+def test_every_api_route_requires_iam_authorisation_when_deployed() -> None:
+    apis = of_type("AWS::ApiGateway::RestApi")
+    assert apis
+    for name, api in apis.items():
+        for path, methods in api["Properties"]["Body"]["paths"].items():
+            for method, operation in methods.items():
+                assert operation.get("security") == [{"AWS_IAM": []}], (
+                    f"{name} {method.upper()} {path} is not IAM-authorised"
+                )
+
+
+def managed_policy_routes(logical: str) -> set[str]:
+    statements = RESOURCES[logical]["Properties"]["PolicyDocument"]["Statement"]
+    routes = set()
+    for statement in statements:
+        assert statement["Action"] in ("execute-api:Invoke", "events:PutEvents"), statement
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        for resource in resources:
+            if "Fn::Sub" in resource:
+                routes.add(resource["Fn::Sub"].split("${Stage}/", 1)[1])
+    return routes
+
+
+def test_the_marketing_ops_role_may_call_the_policy_routes_and_nothing_else() -> None:
+    routes = managed_policy_routes("MarketingOpsPolicy")
+    policy_routes = {
+        f"{m}{p}".replace("{version}", "*")
+        for m, p in ((m + "/", p.lstrip("/")) for m, p in api_routes() if p.startswith("/policy"))
+    }
+    assert routes == policy_routes
