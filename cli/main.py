@@ -107,6 +107,10 @@ def parser() -> argparse.ArgumentParser:
     again.add_argument("--in-process", action="store_true", help="start a stack in this process instead")
     again.add_argument("--clock", choices=["wall", "event"], default="event", help="with --in-process")
     again.set_defaults(run=replay_command)
+
+    from cli import policy
+
+    policy.add_commands(commands)
     return root
 
 

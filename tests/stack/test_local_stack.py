@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,19 +18,6 @@ from shared.decision import decision_id_for
 from tests.conftest import detail
 
 pytestmark = pytest.mark.server
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
-    from cli.local_stack import running
-
-    saved = dict(__import__("os").environ)
-    with running(port=0, log_to=None) as local:
-        yield local
-    import os
-
-    os.environ.clear()
-    os.environ.update(saved)
 
 
 def call(stack: LocalStack, method: str, path: str, body: Any = None) -> tuple[int, Any]:

@@ -1,0 +1,187 @@
+"""`governor policy ...`: marketing ops' contact limits from the command line, over the policy API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from cli.api import CONFLICT, OK, REFUSED, Api, ApiError, table
+
+
+def load(path: Path) -> dict[str, Any]:
+    text = path.read_text()
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        document = yaml.safe_load(text)
+    else:
+        document = json.loads(text)
+    if not isinstance(document, dict):
+        raise ValueError(f"{path} must hold one policy object")
+    return document
+
+
+def etag_version(headers: dict[str, str]) -> int:
+    return int(headers.get("ETag", headers.get("etag", '"0"')).strip('"'))
+
+
+def show_changes(diff: list[dict[str, Any]]) -> str:
+    if not diff:
+        return "no changes"
+    rows = [[d["path"], json.dumps(d["before"]), json.dumps(d["after"])] for d in diff]
+    return table(rows, ["rule", "before", "after"])
+
+
+def show(api: Api, args: argparse.Namespace) -> int:
+    path = f"/policy/versions/{args.version}" if args.version is not None else "/policy"
+    body, _ = api.call("GET", path)
+    if args.json:
+        print(json.dumps(body, indent=2))
+        return OK
+    print(f"version {body['version']} ({body['kind']}) by {body['author']} at {body['created_at']}: {body['comment']}")
+    print(json.dumps(body["policy"], indent=2))
+    return OK
+
+
+def validate(api: Api, args: argparse.Namespace) -> int:
+    body, _ = api.call("POST", "/policy/validate", {"policy": load(args.file)})
+    if not body["valid"]:
+        print(f"{args.file}: {len(body['problems'])} problem(s)")
+        print(table([[p["field"], p["message"]] for p in body["problems"]], ["where", "problem"]))
+        return REFUSED
+    print(f"{args.file}: valid")
+    if args.command_name == "diff":
+        print(show_changes(body["diff"]))
+    return OK
+
+
+def apply(api: Api, args: argparse.Namespace) -> int:
+    document = load(args.file)
+    based_on = args.based_on
+    if based_on is None:
+        _, headers = api.call("GET", "/policy")
+        based_on = etag_version(headers)
+    body, _ = api.call("PUT", "/policy", {"policy": document, "comment": args.message}, {"If-Match": f'"{based_on}"'})
+    print(f"version {body['version']} is current (based on {based_on})")
+    print(show_changes(body["diff"]))
+    return OK
+
+
+def simulate(api: Api, args: argparse.Namespace) -> int:
+    body, _ = api.call("POST", "/policy/simulate", {"policy": load(args.file), "days": args.days})
+    if args.json:
+        print(json.dumps(body, indent=2))
+        return OK
+    print(f"{body['events']} logged events of the last {body['days']} days replayed in {body['seconds']:.1f} s")
+    current, candidate, delta = body["current"], body["candidate"], body["difference"]
+    rows = []
+    for group, label in (("by_action", "action"), ("by_reason", "reason")):
+        for key in sorted(delta[group]):
+            rows.append(
+                [
+                    label,
+                    key,
+                    str(current[group].get(key, 0)),
+                    str(candidate[group].get(key, 0)),
+                    f"{delta[group][key]:+d}",
+                ]
+            )
+    print(table(rows, ["", "", f"current (v{current['version']})", "candidate", "change"]))
+    print(f"\n{body['changed_events']} events would be decided differently")
+    for customer in body["changed_customers_sample"]:
+        for event in customer["events"]:
+            print(
+                f"  {customer['customer_id']}  {event['event_id']}  "
+                f"{event['current']['action']}/{event['current']['reason']} -> "
+                f"{event['candidate']['action']}/{event['candidate']['reason']}"
+            )
+    return OK
+
+
+def history(api: Api, args: argparse.Namespace) -> int:
+    body, _ = api.call("GET", "/policy/versions", query={"limit": args.limit})
+    rows = [
+        [
+            str(v["version"]),
+            v["kind"],
+            v["created_at"][:19],
+            v["author"],
+            v["comment"],
+            ", ".join(d["path"] for d in v["diff"]),
+        ]
+        for v in body["items"]
+    ]
+    print(table(rows, ["version", "kind", "at (UTC)", "author", "comment", "changed"]))
+    return OK
+
+
+def rollback(api: Api, args: argparse.Namespace) -> int:
+    based_on = args.based_on
+    if based_on is None:
+        _, headers = api.call("GET", "/policy")
+        based_on = etag_version(headers)
+    body, _ = api.call(
+        "POST",
+        "/policy/rollback",
+        {"version": args.version, "comment": args.message or ""},
+        {"If-Match": f'"{based_on}"'},
+    )
+    print(f"version {body['version']} is current: the rules of version {args.version} again")
+    print(show_changes(body["diff"]))
+    return OK
+
+
+def add_commands(commands: Any) -> None:
+    policy = commands.add_parser("policy", help="show, validate, simulate, apply and roll back contact policies")
+    policy.add_argument("--url", default=None, help="API base URL (default $GOVERNOR_URL or the local stack)")
+    policy.add_argument("--sigv4", action="store_true", help="sign requests for the deployed, IAM-authorised API")
+    policy.add_argument("--region", default=None)
+    policy.add_argument("--author", default=None, help="locally, who is making the change")
+    sub = policy.add_subparsers(dest="command_name", required=True)
+
+    p = sub.add_parser("show", help="the current policy (or --version N)")
+    p.add_argument("--version", type=int)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(action=show)
+    for name, text in (("validate", "check a policy file"), ("diff", "what a policy file would change")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("file", type=Path)
+        p.set_defaults(action=validate)
+    p = sub.add_parser("apply", help="make a policy file the current policy")
+    p.add_argument("file", type=Path)
+    p.add_argument("-m", "--message", required=True, help="why (kept in the history)")
+    p.add_argument("--based-on", type=int, help="refuse if the current version is not this one (default: current)")
+    p.set_defaults(action=apply)
+    p = sub.add_parser("simulate", help="replay recent logged events under the current policy and a candidate")
+    p.add_argument("file", type=Path)
+    p.add_argument("--days", type=int, default=30)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(action=simulate)
+    p = sub.add_parser("history", help="every version, newest first")
+    p.add_argument("--limit", type=int, default=20)
+    p.set_defaults(action=history)
+    p = sub.add_parser("rollback", help="make version N current again, as a new version")
+    p.add_argument("version", type=int)
+    p.add_argument("-m", "--message")
+    p.add_argument("--based-on", type=int)
+    p.set_defaults(action=rollback)
+    policy.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from cli.api import DEFAULT_URL
+
+    api = Api(url=args.url or DEFAULT_URL, sigv4=args.sigv4, region=args.region, author=args.author)
+    try:
+        return int(args.action(api, args))
+    except ApiError as error:
+        print(error.describe())
+        return error.exit_code
+    except (OSError, ValueError) as error:
+        print(f"error: {error}")
+        return REFUSED
+
+
+__all__ = ["CONFLICT", "add_commands"]

@@ -1,0 +1,81 @@
+"""`governor policy ...` against the local stack, as marketing ops would use it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cli import main as cli_main
+from cli.local_stack import LocalStack
+
+pytestmark = pytest.mark.server
+
+
+def governor(stack: LocalStack, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    code = cli_main.main(["policy", "--url", stack.url, "--author", "maria", *args])
+    return code, capsys.readouterr().out
+
+
+def write(tmp_path: Path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_marketing_ops_change_simulate_roll_back_from_the_command_line(
+    stack: LocalStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a policy file with mistakes
+    bad = write(tmp_path, "bad.yaml", "survey_sample_rate: 1.5\ncaps:\n  survey:\n    - {max: 1, days: 0}\n")
+    # When it is validated, it is refused with each problem by path and exit code 1
+    code, out = governor(stack, capsys, "validate", bad)
+    assert code == 1
+    assert "policy.survey_sample_rate" in out and "policy.caps.survey.0.days" in out
+
+    # Given a good one (YAML), diff shows what it would change
+    good = write(tmp_path, "good.yaml", "survey_sample_rate: 0.5\n")
+    code, out = governor(stack, capsys, "diff", good)
+    assert code == 0
+    assert "survey_sample_rate" in out and "1.0" in out and "0.5" in out
+
+    # When it is simulated, a table compares current and candidate
+    code, out = governor(stack, capsys, "simulate", good, "--days", "7")
+    assert code == 0
+    assert "candidate" in out and "events would be decided differently" in out
+
+    # When it is applied, it becomes version 1, with the author and message in the history
+    code, out = governor(stack, capsys, "apply", good, "-m", "halve surveys")
+    assert (code, "version 1 is current" in out) == (0, True)
+    code, out = governor(stack, capsys, "history")
+    assert code == 0
+    assert "halve surveys" in out and "maria" in out
+
+    # When someone applies a change based on the old version, exit code 3 says: conflict
+    other = write(tmp_path, "other.json", json.dumps({"min_gap_hours_before_survey": 96}))
+    code, out = governor(stack, capsys, "apply", other, "-m", "longer gap", "--based-on", "0")
+    assert code == 3
+    assert "412" in out
+
+    # When version 0 is rolled back to, it becomes version 2 with the default rules
+    code, out = governor(stack, capsys, "rollback", "0", "-m", "back to defaults")
+    assert code == 0
+    assert "version 2 is current" in out
+    code, out = governor(stack, capsys, "show", "--json")
+    shown = json.loads(out)
+    assert (shown["version"], shown["kind"], shown["policy"]["survey_sample_rate"]) == (2, "rollback", 1.0)
+
+
+def test_an_unreachable_api_exits_with_code_4(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli_main.main(["policy", "--url", "http://127.0.0.1:9", "show"])
+    assert code == 4
+    assert "UNREACHABLE" in capsys.readouterr().out
+
+
+def test_an_unreadable_file_exits_with_code_1(
+    stack: LocalStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = governor(stack, capsys, "validate", write(tmp_path, "broken.json", "{not json"))
+    assert code == 1
+    assert "error" in out
