@@ -86,8 +86,8 @@ def _evaluate(
     if not gate(
         "max_event_age",
         age <= max_age,
-        f"closed {_hours(age)} h ago, limit {policy.skip.max_event_age_hours} h",
-        age_hours=round(age.total_seconds() / 3600, 2),
+        f"closed {_span(age)} ago, limit {policy.skip.max_event_age_hours} h",
+        age_hours=round(age.total_seconds() / 3600, 4),
         limit_hours=policy.skip.max_event_age_hours,
     ):
         return stop(Reason.STALE_EVENT)
@@ -195,18 +195,22 @@ def _cap_checks(kind: str, taken: list[datetime], windows: Iterable[Window], sen
         in_window = window_load(taken, span, send_at)
         ok = in_window < window.max
         recent = sum(1 for t in taken if send_at - span < t <= send_at)
-        if ok:
-            message = f"{_count(recent, kind)} in the last {window.label}, cap {window.max}"
-            next_ok = None
-        else:
+        # Follow-ups scheduled after this send time (deferred by quiet hours) can fill the window too.
+        where = (
+            f"in the last {window.label}"
+            if in_window == recent
+            else f"within one {_adjective(window.label)} window with this send time"
+        )
+        message = f"{_count(in_window, kind)} {where}, cap {window.max}"
+        next_ok = None
+        if not ok:
             next_ok = next_allowed(taken, span, window.max, send_at)
-            when = _short(next_ok) if next_ok else "unknown"
-            message = f"{_count(recent, kind)} in the last {window.label}, cap {window.max}, next eligible {when}"
+            message += f", next eligible {_short(next_ok) if next_ok else 'unknown'}"
         gate(
-            f"{kind}_cap_{window.label.replace(' ', '_')}",
+            f"{kind.replace('-', '_')}_cap_{window.label.replace(' ', '_')}",
             ok,
             message,
-            count=recent,
+            count=in_window,
             cap=window.max,
             window=window.label,
             next_eligible=format_utc(next_ok) if next_ok else None,
@@ -219,14 +223,18 @@ def _gap_check(taken: list[datetime], gap: timedelta, send_at: datetime, gate) -
     close = [t for t in taken if abs(send_at - t) < gap]
     if not close:
         return bool(gate("min_gap_before_survey", True, f"no follow-up within {_hours(gap)} h", gap_hours=_hours(gap)))
-    last = max(close)
-    next_ok = last + gap
+    nearest = min(close, key=lambda t: abs(send_at - t))
+    # The first time at least `gap` away from every follow-up, later ones included.
+    next_ok = max(close) + gap
+    while blocking := [t for t in taken if abs(next_ok - t) < gap]:
+        next_ok = max(blocking) + gap
     return bool(
         gate(
             "min_gap_before_survey",
             False,
-            f"last follow-up {_short(last)}, surveys need {_hours(gap)} h since, next eligible {_short(next_ok)}",
-            last_follow_up=format_utc(last),
+            f"a follow-up at {_short(nearest)}, surveys need {_hours(gap)} h from any follow-up, "
+            f"next eligible {_short(next_ok)}",
+            last_follow_up=format_utc(max(t for t in close)),
             gap_hours=_hours(gap),
             next_eligible=format_utc(next_ok),
         )
@@ -287,6 +295,18 @@ def next_outside_quiet_hours(now: datetime, zone: ZoneInfo, quiet: QuietHours) -
 
 def _hours(span: timedelta) -> int:
     return int(span.total_seconds() // 3600)
+
+
+def _adjective(label: str) -> str:
+    return label.replace("days", "day").replace("hours", "hour").replace(" ", "-")
+
+
+def _span(span: timedelta) -> str:
+    """72 h 0 min 1 s: exact enough to see why a limit was crossed."""
+    seconds = int(span.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours} h {minutes} min {seconds} s" if minutes or seconds else f"{hours} h"
 
 
 def _short(moment: datetime) -> str:
