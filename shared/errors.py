@@ -2,6 +2,24 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
+# A field name is echoed only when short and plain: the sender controls unknown ones.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def field_problems(error: Any, prefix: tuple[str, ...] = ()) -> list[dict[str, str]]:
+    """A pydantic ValidationError as [{"field": "a.b.0", "message": ...}], never with the
+    offending values (they may be personal data)."""
+    found = []
+    for problem in error.errors(include_url=False, include_input=False, include_context=False):
+        path = [*prefix, *(str(part) for part in problem["loc"])]
+        if path and not _PLAIN_NAME.fullmatch(path[-1]):
+            path[-1] = "<unknown field>"
+        found.append({"field": ".".join(path) or "body", "message": problem["msg"]})
+    return found
+
 
 class GovernorError(Exception):
     status = 500

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from shared import aws
-from shared.errors import InvalidInput
+from shared.errors import InvalidInput, field_problems
 from shared.events import InteractionClosed
 
 MAX_EVENTS = 100
@@ -51,19 +51,11 @@ def validate(item: Any, now: datetime) -> InteractionClosed | list[dict[str, str
     try:
         event = InteractionClosed.model_validate(item)
     except ValidationError as error:
-        return problems(error)
+        return field_problems(error)
     except RecursionError:
         return [{"field": "attributes", "message": "is nested too deeply"}]
     problem = event.clock_problem(now)
     return [{"field": "closed_at", "message": problem}] if problem else event
-
-
-def problems(error: ValidationError) -> list[dict[str, str]]:
-    """By field path, never with the offending value."""
-    return [
-        {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
-        for e in error.errors(include_url=False, include_input=False, include_context=False)
-    ]
 
 
 def ingest(payload: Any, bus: str, now: datetime, client: Any = None) -> IngestResult:

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +23,7 @@ from shared import aws, wiring
 from shared.clock import Clock
 from shared.config import settings
 from shared.decision import Decision
+from shared.errors import field_problems
 from shared.events import InteractionClosed, InteractionClosedEnvelope
 
 logger = Logger(child=True)
@@ -43,21 +43,6 @@ KNOWN_FIELDS = frozenset(
     | {"detail-type"}
     | {f"detail.{name}" for name in InteractionClosed.model_fields}
 )
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-
-
-def problems_of(error: ValidationError) -> list[dict[str, str]]:
-    """Field paths and messages, never the offending values (they may be personal data).
-
-    An unknown field is named only when its name is short and plain: the sender controls it.
-    """
-    found = []
-    for problem in error.errors(include_url=False, include_input=False, include_context=False):
-        path = [str(part) for part in problem["loc"]]
-        if path and not _PLAIN_NAME.fullmatch(path[-1]):
-            path[-1] = "<unknown field>"
-        found.append({"field": ".".join(path) or "body", "message": problem["msg"]})
-    return found
 
 
 def metric_field(field: str) -> str:
@@ -77,7 +62,7 @@ def parse_body(body: str, clock: Clock) -> InteractionClosedEnvelope | InvalidEv
     try:
         envelope: InteractionClosedEnvelope = parse(event=payload, model=InteractionClosedEnvelope)
     except ValidationError as error:
-        return InvalidEvent(problems_of(error))
+        return InvalidEvent(field_problems(error))
     except RecursionError:
         return InvalidEvent([{"field": "detail", "message": "is nested too deeply"}])
     if clock.refuses_future_events:

@@ -16,10 +16,9 @@ from pydantic import ValidationError
 
 from shared import connect, wiring
 from shared.decision import Decision
-from shared.errors import InvalidInput, PublishFailed
+from shared.errors import InvalidInput, PublishFailed, field_problems
 from shared.events import InteractionClosed
 from shared.http import install_error_handlers
-from shared.ingest import problems
 
 logger = Logger()
 tracer = Tracer()
@@ -69,7 +68,7 @@ def contact_flow(event: dict[str, Any]) -> dict[str, str]:
     try:
         detail = InteractionClosed.model_validate(connect.detail_from(event))
     except ValidationError as error:
-        found = problems(error)
+        found = field_problems(error)
         message = "; ".join(f"{p['field']}: {p['message']}" for p in found)
         return connect.refusal("INVALID_INPUT", message, [p["field"] for p in found])
     try:

@@ -22,7 +22,7 @@ from functions.policy_api.models import (
 )
 from shared import wiring
 from shared.config import settings
-from shared.errors import InvalidInput, PreconditionRequired
+from shared.errors import InvalidInput, PreconditionRequired, field_problems
 from shared.http import caller, install_error_handlers
 from shared.policy import Policy
 from shared.policy_store import StoredPolicy, diff, policy_document
@@ -44,10 +44,7 @@ def parse_policy(document: dict[str, Any]) -> Policy:
     try:
         return Policy.model_validate({**document, "version": 0})
     except ValidationError as error:
-        problems = [
-            {"field": ".".join(["policy", *(str(p) for p in e["loc"])]), "message": e["msg"]}
-            for e in error.errors(include_url=False, include_input=False, include_context=False)
-        ]
+        problems = field_problems(error, prefix=("policy",))
         raise InvalidInput(f"the policy has {len(problems)} problem(s); nothing was changed", problems) from None
 
 
