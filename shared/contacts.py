@@ -16,6 +16,18 @@ class FollowUp:
     decision_id: str
 
 
+OPT_OUT_KINDS = ("survey", "callback", "all")
+
+
+@dataclass(frozen=True)
+class OptOut:
+    """A customer's "do not contact me" for one kind of follow-up (or all), with where it came from."""
+
+    kind: str  # survey | callback | all
+    source: str
+    at: datetime
+
+
 @dataclass(frozen=True)
 class ContactLedger:
     """Approved follow-ups any window can still count, plus the version the conditional write checks.
@@ -26,6 +38,11 @@ class ContactLedger:
     customer_id: str
     version: int = 0
     followups: tuple[FollowUp, ...] = field(default_factory=tuple)
+    opt_outs: tuple[OptOut, ...] = field(default_factory=tuple)
+
+    def opted_out_of(self, kind: str) -> OptOut | None:
+        """The opt-out that covers `kind` ("all" covers every kind)."""
+        return next((o for o in self.opt_outs if o.kind in (kind, "all")), None)
 
     def of_kind(self, kind: Action) -> list[datetime]:
         return [f.send_at for f in self.followups if f.kind is kind]

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
+import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared.decision import Decision, format_utc
@@ -47,6 +48,37 @@ def to_item(decision: Decision, retention: timedelta) -> dict[str, Any]:
         "expires_at": {"N": str(int((decision.decided_at + retention).timestamp()))},
         "doc": {"S": decision.model_dump_json()},
     }
+
+
+ADMIN = "admin"
+
+
+def admin_record(
+    customer_id: str, action: str, *, actor: str, at: datetime, details: dict[str, Any], retention: timedelta
+) -> dict[str, Any]:
+    """An admin action (an opt-out recorded, ...) in the customer's timeline. It has no day shard,
+    so it stays out of the day indexes, and decision queries skip it by its record_type."""
+    record = {
+        "record_type": ADMIN,
+        "action": action,
+        "customer_id": customer_id,
+        "actor": actor,
+        "at": format_utc(at),
+        "details": details,
+    }
+    return {
+        KEY: {"S": f"adm_{uuid.uuid4().hex}"},
+        "record_type": {"S": ADMIN},
+        "customer_id": {"S": customer_id},
+        "decided_at": {"S": format_utc(at)},
+        "action": {"S": action},
+        "expires_at": {"N": str(int((at + retention).timestamp()))},
+        "doc": {"S": json.dumps(record, sort_keys=True)},
+    }
+
+
+def is_admin_record(item: dict[str, Any]) -> bool:
+    return bool(item.get("record_type", {}).get("S") == ADMIN)
 
 
 def from_item(item: dict[str, Any]) -> Decision:

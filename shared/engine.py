@@ -62,6 +62,16 @@ def _evaluate(
     def stop(reason: Reason) -> _Verdict:
         return Action.NONE, [reason], checks, None
 
+    everything = ledger.opted_out_of("all")
+    if not gate(
+        "opt_out",
+        everything is None,
+        f"the customer opted out of all follow-ups ({everything.source}, {_short(everything.at)})"
+        if everything
+        else "no opt-out of all follow-ups",
+    ):
+        return stop(Reason.OPTED_OUT)
+
     earlier = ledger.followed_up(event.interaction_id)
     if not gate(
         "one_follow_up_per_interaction",
@@ -116,6 +126,8 @@ def _evaluate(
         # An unsolved problem never gets a survey: the answer is a callback or nothing.
         if not gate("callback_enabled", policy.enabled.callback, "callbacks are " + _on(policy.enabled.callback)):
             return Action.NONE, [Reason.CALLBACK_DISABLED, *triggers], checks, None
+        if _opted_out(ledger, "callback", gate):
+            return Action.NONE, [Reason.OPTED_OUT, *triggers], checks, None
         blocked = _cap_checks(Action.CALLBACK, ledger.of_kind(Action.CALLBACK), policy.caps.callback, send_at, gate)
         if blocked:
             return Action.NONE, [Reason.CALLBACK_CAP_REACHED, *triggers], checks, None
@@ -125,6 +137,8 @@ def _evaluate(
 
     if not gate("survey_enabled", policy.enabled.survey, "surveys are " + _on(policy.enabled.survey)):
         return stop(Reason.SURVEY_DISABLED)
+    if _opted_out(ledger, "survey", gate):
+        return stop(Reason.OPTED_OUT)
     segment_excluded = event.segment is not None and event.segment in excluded_segments
     if not gate(
         "excluded_segments",
@@ -163,6 +177,16 @@ def _evaluate(
     if blockers:
         return Action.NONE, blockers, checks, None
     return Action.SURVEY, [Reason.SURVEY_ELIGIBLE, *extra], checks, send_at
+
+
+def _opted_out(ledger: ContactLedger, kind: str, gate) -> bool:  # type: ignore[no-untyped-def]
+    opt_out = ledger.opted_out_of(kind)
+    message = (
+        f"the customer opted out of {kind}s ({opt_out.source}, {_short(opt_out.at)})"
+        if opt_out
+        else f"no opt-out of {kind}s"
+    )
+    return not gate(f"{kind}_opt_out", opt_out is None, message)
 
 
 def _callback_triggers(event: InteractionClosed, policy: Rules) -> list[Reason]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.contacts import ContactLedger, FollowUp
+from shared.contacts import ContactLedger, FollowUp, OptOut
 from shared.decision import Action, format_utc
 
 KEY = "customer_id"
@@ -27,7 +27,42 @@ def from_item(customer_id: str, item: dict[str, Any] | None) -> ContactLedger:
         )
         for entry in item.get("followups", {}).get("L", [])
     )
-    return ContactLedger(customer_id, int(item["version"]["N"]), followups)
+    opt_outs = tuple(
+        OptOut(kind, entry["M"]["source"]["S"], datetime.fromisoformat(entry["M"]["at"]["S"]))
+        for kind, entry in sorted(item.get("opt_outs", {}).get("M", {}).items())
+    )
+    return ContactLedger(customer_id, int(item["version"]["N"]), followups, opt_outs)
+
+
+def _opt_outs_value(opt_outs: tuple[OptOut, ...]) -> dict[str, Any]:
+    return {"M": {o.kind: {"M": {"source": {"S": o.source}, "at": {"S": format_utc(o.at)}}} for o in opt_outs}}
+
+
+def set_opt_outs(table: str, customer_id: str, opt_outs: tuple[OptOut, ...], now: datetime) -> dict[str, Any]:
+    """Replaces a customer's opt-outs and bumps the version, so a decision that read the ledger
+    before this change fails its condition and decides again: the very next decision honours it.
+    A ledger holding an opt-out never expires (the customer's wish outlives their follow-ups)."""
+    expiry = "REMOVE expires_at" if opt_outs else ""
+    values: dict[str, Any] = {
+        ":opt_outs": _opt_outs_value(opt_outs),
+        ":zero": {"N": "0"},
+        ":one": {"N": "1"},
+        ":updated_at": {"S": format_utc(now)},
+        ":empty": {"L": []},
+    }
+    update = (
+        "SET opt_outs = :opt_outs, version = if_not_exists(version, :zero) + :one, updated_at = :updated_at, "
+        "followups = if_not_exists(followups, :empty)"
+    )
+    if not opt_outs:
+        update += ", expires_at = :expires_at"
+        values[":expires_at"] = {"N": str(int((now + timedelta(days=400)).timestamp()))}
+    return {
+        "TableName": table,
+        "Key": key(customer_id),
+        "UpdateExpression": f"{update} {expiry}".strip(),
+        "ExpressionAttributeValues": values,
+    }
 
 
 def replace_if_unchanged(table: str, before: ContactLedger, after: ContactLedger, now: datetime) -> dict[str, Any]:
@@ -50,9 +85,13 @@ def replace_if_unchanged(table: str, before: ContactLedger, after: ContactLedger
         },
         ":version": {"N": str(after.version)},
         ":updated_at": {"S": format_utc(now)},
-        # Lets DynamoDB drop the ledger of a customer no window can count any more.
-        ":expires_at": {"N": str(int((last_send + timedelta(days=400)).timestamp()))},
     }
+    if after.opt_outs:
+        expiry = " REMOVE expires_at"  # an opt-out is kept for good
+    else:
+        # Lets DynamoDB drop the ledger of a customer no window can count any more.
+        expiry = ", expires_at = :expires_at"
+        values[":expires_at"] = {"N": str(int((last_send + timedelta(days=400)).timestamp()))}
     if before.version == 0:
         condition = f"attribute_not_exists({KEY})"
     else:
@@ -61,8 +100,7 @@ def replace_if_unchanged(table: str, before: ContactLedger, after: ContactLedger
     return {
         "TableName": table,
         "Key": key(after.customer_id),
-        "UpdateExpression": "SET followups = :followups, version = :version, "
-        "updated_at = :updated_at, expires_at = :expires_at",
+        "UpdateExpression": "SET followups = :followups, version = :version, updated_at = :updated_at" + expiry,
         "ConditionExpression": condition,
         "ExpressionAttributeValues": values,
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",

@@ -96,12 +96,14 @@ def test_a_solved_interaction_with_no_history_gets_a_survey_now() -> None:
     # And every rule it went through passed and is explained
     assert all(c.passed for c in decision.explanation)
     assert [c.rule for c in decision.explanation] == [
+        "opt_out",
         "one_follow_up_per_interaction",
         "skip_outcomes",
         "max_event_age",
         "quiet_hours",
         "callback_triggers",
         "survey_enabled",
+        "survey_opt_out",
         "excluded_segments",
         "min_handle_time",
         "survey_sample",
