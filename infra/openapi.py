@@ -15,6 +15,7 @@ DOCS = ROOT / "docs" / "openapi"
 # API name -> (resolver module, title)
 APIS = {
     "policy-api": ("functions.policy_api.app", "Follow-up governor: marketing-ops policy API"),
+    "admin-api": ("functions.admin_api.app", "Follow-up governor: admin API"),
 }
 
 

@@ -17,6 +17,7 @@ class Settings:
     dead_letter_queue_url: str | None
     decision_retention_days: int
     policy_table: str
+    stats_table: str
     policy_cache_seconds: float
 
 
@@ -36,5 +37,6 @@ def settings() -> Settings:
         dead_letter_queue_url=os.environ.get("DEAD_LETTER_QUEUE_URL") or None,
         decision_retention_days=int(os.environ.get("DECISION_RETENTION_DAYS", "400")),
         policy_table=_required("POLICY_TABLE"),
+        stats_table=_required("STATS_TABLE"),
         policy_cache_seconds=float(os.environ.get("POLICY_CACHE_SECONDS", "30")),
     )

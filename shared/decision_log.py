@@ -21,6 +21,7 @@ from shared.decision import Decision, format_utc
 KEY = "decision_id"
 BY_CUSTOMER = "by-customer"
 BY_DAY_REASON = "by-day-reason"
+BY_DAY = "by-day"
 DAY_SHARDS = 16
 
 

@@ -9,8 +9,11 @@ from shared import aws, config
 from shared.clock import Clock, WallClock
 from shared.config import settings
 from shared.governor import Governor
+from shared.log_queries import DecisionLogQueries
 from shared.policy_store import CachedPolicy, PolicyStore
+from shared.preferences import Preferences
 from shared.publisher import Publisher
+from shared.stats import Stats
 from shared.store import DynamoStore
 
 _clock: Clock = WallClock()
@@ -31,6 +34,22 @@ def policy_store() -> PolicyStore:
 def current_policy() -> CachedPolicy:
     """Shared by every decision of this process: a new version is picked up within the TTL."""
     return CachedPolicy(policy_store(), ttl=settings().policy_cache_seconds)
+
+
+@cache
+def stats() -> Stats:
+    return Stats(settings().stats_table, settings().decision_log_table)
+
+
+@cache
+def log_queries() -> DecisionLogQueries:
+    return DecisionLogQueries(settings().decision_log_table)
+
+
+@cache
+def preferences() -> Preferences:
+    config = settings()
+    return Preferences(config.ledger_table, config.decision_log_table, timedelta(days=config.decision_retention_days))
 
 
 @cache
@@ -58,6 +77,9 @@ def reset() -> None:
     config.settings.cache_clear()
     store.cache_clear()
     publisher.cache_clear()
+    stats.cache_clear()
+    log_queries.cache_clear()
+    preferences.cache_clear()
     policy_store.cache_clear()
     current_policy.cache_clear()
     aws.reset_clients()

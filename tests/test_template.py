@@ -71,7 +71,10 @@ def test_the_decide_function_gets_only_the_table_actions_it_uses() -> None:
     dynamodb = {a for a in granted if a.startswith("dynamodb:")}
     assert dynamodb == {"dynamodb:BatchGetItem", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:GetItem"}
     assert all("PolicyTable" in r for r in granted["dynamodb:GetItem"])
-    assert all("LedgerTable" in r for r in granted["dynamodb:UpdateItem"])
+    # UpdateItem: the ledger slot, the log entry's "counted" mark, the daily counters
+    assert all(
+        any(t in r for t in ("LedgerTable", "DecisionLogTable", "StatsTable")) for r in granted["dynamodb:UpdateItem"]
+    )
     assert all("DecisionLogTable" in r for r in granted["dynamodb:PutItem"])
     assert {a for a in granted if a.startswith("events:")} == {"events:PutEvents"}
     assert all("DecideDeadLetterQueue" in r for r in granted["sqs:SendMessage"])
@@ -203,3 +206,16 @@ def test_the_marketing_ops_role_may_call_the_policy_routes_and_nothing_else() ->
         for m, p in ((m + "/", p.lstrip("/")) for m, p in api_routes() if p.startswith("/policy"))
     }
     assert routes == policy_routes
+
+
+def test_the_marketing_ops_role_cannot_read_per_customer_data() -> None:
+    routes = managed_policy_routes("MarketingOpsPolicy")
+    assert not [r for r in routes if "decisions" in r or "customers" in r or "stats" in r]
+
+
+def test_the_admin_role_may_call_the_admin_routes_and_nothing_else() -> None:
+    routes = managed_policy_routes("AdminPolicy")
+    admin = {(m, p) for m, p in api_routes() if p.startswith(("/decisions", "/customers", "/stats"))}
+    expected = {f"{m}/{p.lstrip('/')}".replace("{decision_id}", "*").replace("{customer_id}", "*") for m, p in admin}
+    expected = {r for r in expected if r != "GET/decisions/export"}  # covered by GET/decisions/*
+    assert routes == expected

@@ -97,7 +97,8 @@ class DecideBatch:
             processor.process()
         response = processor.response()
         unpublished = self.publish()
-        failures = {str(f["itemIdentifier"]) for f in response["batchItemFailures"]} | unpublished
+        uncounted = self.count()
+        failures = {str(f["itemIdentifier"]) for f in response["batchItemFailures"]} | unpublished | uncounted
         return {"batchItemFailures": [{"itemIdentifier": mid} for mid in sorted(failures)]}
 
     def record(self, record: SQSRecord) -> None:
@@ -148,6 +149,19 @@ class DecideBatch:
         self.metrics.add_metric(name="InvalidEvents", unit=MetricUnit.Count, value=1)
         for name in sorted({metric_field(f) for f in invalid.fields}):
             self.metrics.add_metric(name=f"InvalidField.{name}", unit=MetricUnit.Count, value=1)
+
+    def count(self) -> set[str]:
+        """Adds this batch's decisions to the daily counters (exactly once); returns the message ids
+        whose decision is not counted yet, so their redelivery counts them."""
+        if not self.decided:
+            return set()
+        try:
+            left = wiring.stats().count([d for _, d in self.decided], wiring.current_clock().now())
+        except Exception:
+            logger.exception("counting decisions failed")
+            return {mid for mid, _ in self.decided}
+        missing = {d.decision_id for d in left}
+        return {mid for mid, d in self.decided if d.decision_id in missing}
 
     def publish(self) -> set[str]:
         """Publishes this batch's decisions; returns the message ids whose decision is still unpublished."""

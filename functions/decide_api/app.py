@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from shared import connect, wiring
 from shared.decision import Decision
-from shared.errors import InvalidInput, PublishFailed, field_problems
+from shared.errors import InvalidInput, PublishFailed, TransientFailure, field_problems
 from shared.events import InteractionClosed
 from shared.http import install_error_handlers
 
@@ -42,6 +42,8 @@ def decide_and_publish(event: InteractionClosed) -> Decision:
     if unpublished:
         # Committed but not yet announced: the caller's retry returns this decision and publishes it.
         raise PublishFailed("the decision is recorded but could not be published yet; send the request again")
+    if wiring.stats().count([decision], clock.now()):
+        raise TransientFailure("the decision is recorded but not yet counted; send the request again")
     logger.info(
         "decided",
         extra={

@@ -1,0 +1,232 @@
+"""Admins: why did (or didn't) a customer get a follow-up; opt-outs; stats; audit exports."""
+
+import csv
+import io
+import json
+from collections import Counter
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import TypeAdapter, ValidationError
+
+from functions.admin_api.models import ContactState, DecisionPage, PreferencesChange, PreferencesView, StatsReport
+from shared import wiring
+from shared.contact_state import contact_state
+from shared.decision import Action, Decision, Reason
+from shared.errors import InvalidInput, NotFound
+from shared.events import CustomerId
+from shared.http import caller, install_error_handlers
+from shared.log_queries import DecisionQuery
+from shared.preferences import as_json
+from shared.stats import summary
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = APIGatewayRestResolver(enable_validation=True)
+install_error_handlers(app)
+
+EXPORT_PAGE = 2000
+MAX_STATS_DAYS = 366
+Moment = Annotated[str | None, Query(description="RFC 3339 time, or a date (YYYY-MM-DD: the whole day)")]
+
+
+def moment(value: str | None, field: str, end_of_day: bool = False) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return datetime.combine(day, time.max if end_of_day else time.min, tzinfo=UTC)
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(
+            f"{field} must be an RFC 3339 time or a date", [{"field": field, "message": "is not a time"}]
+        ) from None
+    if parsed.tzinfo is None:
+        raise InvalidInput(f"{field} needs a UTC offset, e.g. Z", [{"field": field, "message": "has no offset"}])
+    return parsed.astimezone(UTC)
+
+
+def decision_query(
+    *,
+    customer_id: str | None,
+    start: str | None,
+    end: str | None,
+    action: Action | None,
+    reason: Reason | None,
+    limit: int,
+) -> DecisionQuery:
+    if customer_id is not None:
+        check_customer_id(customer_id)
+    query = DecisionQuery(customer_id, moment(start, "from"), moment(end, "to", end_of_day=True), action, reason, limit)
+    return query.check(wiring.current_clock().now())
+
+
+def check_customer_id(value: str) -> None:
+
+    try:
+        TypeAdapter(CustomerId).validate_python(value)
+    except ValidationError as error:
+        message = error.errors()[0]["msg"]
+        raise InvalidInput(f"customer_id {message}", [{"field": "customer_id", "message": message}]) from None
+
+
+@app.get("/decisions")
+def list_decisions(
+    *,
+    customer_id: Annotated[str | None, Query()] = None,
+    start: Annotated[str | None, Query(alias="from", description="RFC 3339 time or date")] = None,
+    end: Annotated[str | None, Query(alias="to", description="RFC 3339 time or date (inclusive)")] = None,
+    action: Annotated[Action | None, Query()] = None,
+    reason: Annotated[Reason | None, Query(description="the deciding reason")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    next_token: Annotated[str | None, Query()] = None,
+) -> DecisionPage:
+    query = decision_query(customer_id=customer_id, start=start, end=end, action=action, reason=reason, limit=limit)
+    items, token = wiring.log_queries().page(query, next_token)
+    return DecisionPage(items=items, next_token=token)
+
+
+@app.get("/decisions/export")
+def export_decisions(
+    *,
+    start: Annotated[str, Query(alias="from")],
+    end: Annotated[str, Query(alias="to")],
+    format: Annotated[str, Query(pattern="^(ndjson|csv)$")] = "ndjson",
+    action: Annotated[Action | None, Query()] = None,
+    reason: Annotated[Reason | None, Query()] = None,
+    next_token: Annotated[str | None, Query()] = None,
+) -> Response[str]:
+    """One page of up to 2000 decisions; the X-Next-Token header continues it (the CLI streams pages)."""
+    query = decision_query(customer_id=None, start=start, end=end, action=action, reason=reason, limit=EXPORT_PAGE)
+    items, token = wiring.log_queries().page(query, next_token)
+    body = (
+        to_csv(items, header=next_token is None)
+        if format == "csv"
+        else "".join(d.model_dump_json() + "\n" for d in items)
+    )
+    headers = {"X-Next-Token": token} if token else {}
+    content = "text/csv" if format == "csv" else "application/x-ndjson"
+    return Response(status_code=200, content_type=content, body=body, headers=headers)
+
+
+CSV_COLUMNS = [
+    "decision_id",
+    "event_id",
+    "interaction_id",
+    "customer_id",
+    "action",
+    "reason",
+    "reasons",
+    "policy_version",
+    "policy_scope",
+    "decided_at",
+    "send_at",
+    "channel",
+    "outcome",
+    "closed_at",
+]
+
+
+def to_csv(decisions: list[Decision], header: bool) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    if header:
+        writer.writerow(CSV_COLUMNS)
+    for d in decisions:
+        row = d.model_dump(mode="json")
+        writer.writerow(
+            [
+                row["decision_id"],
+                row["event_id"],
+                row["interaction_id"],
+                row["customer_id"],
+                row["action"],
+                row["reasons"][0],
+                "|".join(row["reasons"]),
+                row["policy_version"],
+                row["policy_scope"],
+                row["decided_at"],
+                row["send_at"] or "",
+                row["input"]["channel"],
+                row["input"]["outcome"],
+                row["input"]["closed_at"],
+            ]
+        )
+    return out.getvalue()
+
+
+@app.get("/decisions/<decision_id>")
+def get_decision(decision_id: Annotated[str, Path(min_length=1, max_length=64)]) -> Decision:
+    decision = wiring.log_queries().get(decision_id)
+    if decision is None:
+        raise NotFound(f"no decision {decision_id}; decision ids look like dcn_...")
+    return decision
+
+
+@app.get("/customers/<customer_id>/contact-state")
+def get_contact_state(customer_id: Annotated[str, Path()]) -> ContactState:
+    check_customer_id(customer_id)
+    state = contact_state(
+        wiring.preferences().get(customer_id), wiring.policy_store().current().policy, wiring.current_clock().now()
+    )
+    return ContactState.model_validate({**state, "last_entries": wiring.log_queries().timeline(customer_id, 10)})
+
+
+@app.get("/customers/<customer_id>/preferences")
+def get_preferences(customer_id: Annotated[str, Path()]) -> PreferencesView:
+    check_customer_id(customer_id)
+    return PreferencesView.model_validate(as_json(wiring.preferences().get(customer_id)))
+
+
+@app.put("/customers/<customer_id>/preferences")
+def put_preferences(
+    customer_id: Annotated[str, Path()], change: Annotated[PreferencesChange, Body()]
+) -> PreferencesView:
+    check_customer_id(customer_id)
+    wanted = {k: v for k, v in change.model_dump(exclude={"source"}).items() if v is not None}
+    if not wanted:
+        raise InvalidInput(
+            "say which of survey, callback, all to set (true) or lift (false)",
+            [{"field": "survey", "message": "no kind given"}],
+        )
+    actor = caller(app.current_event)
+    state = wiring.preferences().set(customer_id, wanted, change.source, actor, wiring.current_clock().now())
+    logger.info("preferences changed", extra={"customer_id": customer_id, "kinds": sorted(wanted)})
+    return PreferencesView.model_validate(as_json(state))
+
+
+@app.get("/stats")
+def get_stats(
+    start: Annotated[str, Query(alias="from", description="first day, YYYY-MM-DD")],
+    end: Annotated[str, Query(alias="to", description="last day, YYYY-MM-DD")],
+) -> StatsReport:
+    first, last = moment(start, "from"), moment(end, "to")
+    assert first and last
+    if first > last:
+        raise InvalidInput("from is after to; swap them", [{"field": "from", "message": "is after to"}])
+    if (last - first) > timedelta(days=MAX_STATS_DAYS):
+        raise InvalidInput(f"at most {MAX_STATS_DAYS} days at a time", [{"field": "from", "message": "range too long"}])
+    days = wiring.stats().days(first.date(), last.date())
+    totals: Counter[str] = Counter()
+    for day in days:
+        totals["total"] += day["total"]
+        totals.update({f"a_{k}": v for k, v in day["by_action"].items()})
+        totals.update({f"r_{k}": v for k, v in day["by_reason"].items()})
+    return StatsReport.model_validate({"days": days, "total": summary(f"{first.date()}..{last.date()}", totals)})
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)
+
+
+__all__ = ["handler", "json"]

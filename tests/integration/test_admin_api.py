@@ -1,0 +1,256 @@
+"""The admin API through its handler with API Gateway events, on moto."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import urllib.parse
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from infra.lambda_runtime import LambdaContext, api_gateway_event
+from shared import decision_log, engine, wiring
+from shared.clock import FixedClock
+from shared.contacts import ContactLedger
+from shared.events import InteractionClosed
+from shared.policy import default_policy
+from tests.conftest import NOW, detail, drain, put_events
+
+ROUTES = {
+    "/decisions/export": "/decisions/export",
+    "/decisions/": "/decisions/{decision_id}",
+    "/customers/": None,
+}
+
+
+@pytest.fixture(autouse=True)
+def admin_environment(aws: Any) -> None:
+    for function in ("AdminApiFunction", "DecideFunction"):
+        os.environ.update(aws.environment(function))
+    wiring.reset()
+    wiring.use_clock(FixedClock(NOW))
+
+
+def call(method: str, path: str, body: Any = None) -> tuple[int, dict[str, str], Any]:
+    from functions.admin_api.app import handler
+
+    route, _, query = path.partition("?")
+    resource, params = route, None
+    if route.startswith("/decisions/") and route != "/decisions/export":
+        resource, params = "/decisions/{decision_id}", {"decision_id": route.rsplit("/", 1)[1]}
+    elif route.startswith("/customers/"):
+        _, _, customer, tail = route.split("/", 3)
+        resource, params = f"/customers/{{customer_id}}/{tail}", {"customer_id": customer}
+    event = api_gateway_event(
+        method,
+        route,
+        resource=resource,
+        path_parameters=params,
+        query=urllib.parse.parse_qs(query),
+        body=json.dumps(body) if body is not None else None,
+    )
+    answer = handler(event, LambdaContext("admin-api"))
+    headers = {k: v[0] for k, v in (answer.get("multiValueHeaders") or {}).items()} | (answer.get("headers") or {})
+    text = answer["body"]
+    content = headers.get("Content-Type", "")
+    return answer["statusCode"], headers, json.loads(text) if "json" in content and "ndjson" not in content else text
+
+
+def seed(aws: Any, count: int, customers: int, span: timedelta) -> list[str]:
+    """`count` real decisions (from the engine) logged over `span` before NOW, written in bulk."""
+    client = boto3.client("dynamodb")
+    ids, items = [], []
+    for n in range(count):
+        at = NOW - span + span * n / count
+        event = InteractionClosed.model_validate(
+            detail(
+                event_id=f"seed-{n}",
+                interaction_id=f"seed-i{n}",
+                customer_id=f"c-{n % customers}",
+                outcome=["resolved", "unresolved", "abandoned"][n % 3],
+                closed_at=(at - timedelta(minutes=1)).isoformat(),
+            )
+        )
+        decision = engine.decide(event, ContactLedger(event.customer_id), default_policy(), at)
+        ids.append(decision.decision_id)
+        items.append({"PutRequest": {"Item": decision_log.to_item(decision, timedelta(days=400))}})
+    for start in range(0, len(items), 25):
+        client.batch_write_item(RequestItems={aws.names["DecisionLogTable"]: items[start : start + 25]})
+    return ids
+
+
+def every_page(path: str, limit: int) -> list[str]:
+    seen, token = [], None
+    while True:
+        suffix = f"&next_token={urllib.parse.quote(token)}" if token else ""
+        status, _, page = call("GET", f"{path}&limit={limit}{suffix}")
+        assert status == 200, page
+        seen += [d["decision_id"] for d in page["items"]]
+        times = [d["decided_at"] for d in page["items"]]
+        assert times == sorted(times, reverse=True)
+        token = page["next_token"]
+        if not token:
+            return seen
+
+
+def test_a_time_range_over_more_than_1000_decisions_pages_each_exactly_once(aws: Any) -> None:
+    ids = seed(aws, 1200, customers=300, span=timedelta(days=5))
+    start, end = (NOW - timedelta(days=6)).isoformat(), NOW.isoformat()
+    seen = every_page(f"/decisions?from={urllib.parse.quote(start)}&to={urllib.parse.quote(end)}", limit=97)
+    assert len(seen) == len(set(seen)) == 1200
+    assert set(seen) == set(ids)
+
+
+def test_a_customer_history_pages_each_decision_exactly_once_newest_first(aws: Any) -> None:
+    ids = seed(aws, 1050, customers=1, span=timedelta(days=300))
+    seen = every_page("/decisions?customer_id=c-0", limit=100)
+    assert seen == list(reversed(ids))
+
+
+def test_filters_by_action_and_reason_apply_to_both_query_kinds(aws: Any) -> None:
+    seed(aws, 90, customers=3, span=timedelta(days=2))
+    start = urllib.parse.quote((NOW - timedelta(days=3)).isoformat())
+    _, _, by_reason = call("GET", f"/decisions?from={start}&to=2026-11-23&reason=ABANDONED_INTERACTION&limit=500")
+    assert len(by_reason["items"]) == 30
+    assert {d["reasons"][0] for d in by_reason["items"]} == {"ABANDONED_INTERACTION"}
+    _, _, callbacks = call("GET", "/decisions?customer_id=c-1&action=callback&limit=500")
+    assert callbacks["items"] and {d["action"] for d in callbacks["items"]} == {"callback"}
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("/decisions?reason=NOT_A_REASON&customer_id=c-1", "query.reason"),
+        ("/decisions?from=2026-11-10&to=2026-11-01", "from"),
+        ("/decisions?from=2016-01-01&to=2026-01-01", "from"),
+        ("/decisions", "customer_id"),
+        ("/decisions?customer_id=c-1&next_token=garbage", "next_token"),
+        ("/decisions?customer_id=someone@example.com", "customer_id"),
+        ("/decisions?from=yesterday&to=2026-11-01", "from"),
+    ],
+)
+def test_bad_queries_are_refused_with_a_message_that_says_what_to_change(query: str, field: str) -> None:
+    status, _, body = call("GET", query)
+    assert status == 400
+    assert field in [f["field"] for f in body["fields"]]
+    assert body["message"]
+
+
+def test_a_token_from_another_query_is_refused(aws: Any) -> None:
+    seed(aws, 30, customers=1, span=timedelta(days=1))
+    _, _, page = call("GET", "/decisions?customer_id=c-0&limit=5")
+    status, _, _ = call(
+        "GET", f"/decisions?customer_id=c-1&limit=5&next_token={urllib.parse.quote(page['next_token'])}"
+    )
+    assert status == 400
+
+
+def test_one_decision_is_served_whole_and_an_unknown_id_is_404(aws: Any) -> None:
+    ids = seed(aws, 3, customers=1, span=timedelta(days=1))
+    status, _, decision = call("GET", f"/decisions/{ids[1]}")
+    assert status == 200
+    assert decision["decision_id"] == ids[1]
+    assert decision["input"]["channel"] == "phone" and decision["explanation"] and "policy_version" in decision
+    assert call("GET", "/decisions/dcn_nothere")[0] == 404
+
+
+def test_an_opt_out_set_through_the_api_suppresses_the_next_event(aws: Any) -> None:
+    # Given a customer who tells support "do not survey me again"
+    status, _, prefs = call("PUT", "/customers/cust-7/preferences", {"survey": True, "source": "support call 42"})
+    assert status == 200
+    assert [(o["kind"], o["source"]) for o in prefs["opt_outs"]] == [("survey", "support call 42")]
+    # When their next solved interaction closes
+    put_events(aws, [detail(event_id="e-after", interaction_id="i-after", customer_id="cust-7")])
+    drain(aws)
+    # Then no survey: OPTED_OUT, and the admin action is in the customer's timeline
+    _, _, page = call("GET", "/decisions?customer_id=cust-7")
+    assert [(d["action"], d["reasons"][0]) for d in page["items"]] == [("none", "OPTED_OUT")]
+    _, _, state = call("GET", "/customers/cust-7/contact-state")
+    assert state["next_survey_allowed"] is None
+    assert [e.get("action") for e in state["last_entries"]][:2] == ["none", "preferences_changed"]
+    # And lifting it lets the next one through
+    call("PUT", "/customers/cust-7/preferences", {"survey": False, "source": "customer changed their mind"})
+    put_events(aws, [detail(event_id="e-later", interaction_id="i-later", customer_id="cust-7")])
+    drain(aws)
+    _, _, page = call("GET", "/decisions?customer_id=cust-7&action=survey")
+    assert [d["event_id"] for d in page["items"]] == ["e-later"]
+
+
+def test_preferences_need_a_kind_and_a_source() -> None:
+    assert call("PUT", "/customers/cust-7/preferences", {"source": "x"})[0] == 400
+    assert call("PUT", "/customers/cust-7/preferences", {"survey": True})[0] == 400
+    assert call("GET", "/customers/cust-7/preferences")[2] == {"customer_id": "cust-7", "opt_outs": []}
+
+
+def test_contact_state_shows_each_window_and_the_next_allowed_times(aws: Any) -> None:
+    # Given a survey decided now
+    put_events(aws, [detail(event_id="e-1", interaction_id="i-1", customer_id="cust-9")])
+    drain(aws)
+    # When an admin looks at the customer
+    status, _, state = call("GET", "/customers/cust-9/contact-state")
+    # Then the 30-day window holds one survey, full, and the next survey is 30 days out
+    assert status == 200
+    window = next(w for w in state["windows"] if w["kind"] == "survey" and w["window"] == "30 days")
+    assert (window["count"], window["cap"]) == (1, 1)
+    assert state["next_survey_allowed"].startswith((NOW + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M"))
+    assert state["next_callback_allowed"].startswith(NOW.strftime("%Y-%m-%dT%H:%M"))
+    assert [f["kind"] for f in state["recent_follow_ups"]] == ["survey"]
+
+
+def test_stats_count_decisions_as_they_are_made_exactly_once(aws: Any) -> None:
+    # Given decisions made through the queue, one of them delivered twice
+    events = [
+        detail(
+            event_id=f"s-{n}",
+            interaction_id=f"si-{n}",
+            customer_id=f"sc-{n}",
+            outcome=["resolved", "unresolved", "abandoned"][n % 3],
+        )
+        for n in range(9)
+    ]
+    put_events(aws, [*events, events[0]])
+    drain(aws)
+    # When an admin asks for the day's stats
+    status, _, stats = call("GET", "/stats?from=2026-11-23&to=2026-11-23")
+    # Then they come from the counters, with every decision counted once
+    assert status == 200
+    day = stats["days"][0]
+    assert (day["total"], day["by_action"]) == (9, {"callback": 3, "none": 3, "survey": 3})
+    assert day["by_reason"]["ABANDONED_INTERACTION"] == 3
+    assert day["suppression_rate"] == pytest.approx(1 / 3, abs=1e-3)
+    assert stats["total"]["total"] == 9
+
+
+def test_stats_refuse_a_backwards_or_too_long_range() -> None:
+    assert call("GET", "/stats?from=2026-11-23&to=2026-11-01")[0] == 400
+    assert call("GET", "/stats?from=2016-11-23&to=2026-11-01")[0] == 400
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "csv"])
+def test_an_export_streams_every_decision_of_a_range_in_pages(aws: Any, fmt: str) -> None:
+    ids = seed(aws, 2100, customers=500, span=timedelta(days=3))
+    start = urllib.parse.quote((NOW - timedelta(days=4)).isoformat())
+    rows: list[dict[str, Any]] = []
+    token, pages, header = None, 0, list[str]()
+    while True:
+        suffix = f"&next_token={urllib.parse.quote(token)}" if token else ""
+        status, headers, body = call("GET", f"/decisions/export?from={start}&to=2026-11-23&format={fmt}{suffix}")
+        assert status == 200, body
+        pages += 1
+        if fmt == "csv":
+            lines = list(csv.reader(io.StringIO(body)))
+            if pages == 1:
+                header, lines = lines[0], lines[1:]  # only the first page carries the header
+            rows += [dict(zip(header, line, strict=True)) for line in lines]
+        else:
+            rows += [json.loads(line) for line in body.splitlines()]
+        token = headers.get("X-Next-Token")
+        if not token:
+            break
+    assert pages == 2
+    assert sorted(r["decision_id"] for r in rows) == sorted(ids)
