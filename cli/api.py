@@ -51,6 +51,17 @@ class Api:
         headers: dict[str, str] | None = None,
         query: dict[str, Any] | None = None,
     ) -> tuple[Any, dict[str, str]]:
+        text, answer_headers = self.call_raw(method, path, body, headers, query)
+        return json.loads(text or "null"), answer_headers
+
+    def call_raw(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        query: dict[str, Any] | None = None,
+    ) -> tuple[str, dict[str, str]]:
         target = self.url.rstrip("/") + path
         if query:
             target += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
@@ -65,7 +76,7 @@ class Api:
         request = urllib.request.Request(target, data=data, method=method, headers=sent)  # noqa: S310 - checked above
         try:
             with urllib.request.urlopen(request, timeout=300) as answer:  # noqa: S310 - checked above
-                return json.loads(answer.read() or b"null"), dict(answer.headers.items())
+                return answer.read().decode(), dict(answer.headers.items())
         except urllib.error.HTTPError as error:
             raw = error.read()
             try:
@@ -102,3 +113,26 @@ def table(rows: list[list[str]], header: list[str]) -> str:
         return "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
 
     return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+
+
+def add_api_options(parser: Any) -> None:
+    parser.add_argument("--url", default=None, help="API base URL (default $GOVERNOR_URL or the local stack)")
+    parser.add_argument("--sigv4", action="store_true", help="sign requests for the deployed, IAM-authorised API")
+    parser.add_argument("--region", default=None)
+    parser.add_argument("--author", default=None, help="locally, who is acting (deployed: your IAM identity)")
+
+
+def api_from(args: Any) -> Api:
+    return Api(url=args.url or DEFAULT_URL, sigv4=args.sigv4, region=args.region, author=args.author)
+
+
+def run_command(args: Any) -> int:
+    """Runs `args.action(api, args)`, turning API refusals into their exit codes."""
+    try:
+        return int(args.action(api_from(args), args))
+    except ApiError as error:
+        print(error.describe())
+        return error.exit_code
+    except (OSError, ValueError) as error:
+        print(f"error: {error}")
+        return REFUSED

@@ -108,9 +108,10 @@ def parser() -> argparse.ArgumentParser:
     again.add_argument("--clock", choices=["wall", "event"], default="event", help="with --in-process")
     again.set_defaults(run=replay_command)
 
-    from cli import policy
+    from cli import admin, policy
 
     policy.add_commands(commands)
+    admin.add_commands(commands)
     return root
 
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cli.api import CONFLICT, OK, REFUSED, Api, ApiError, table
+from cli.api import OK, REFUSED, Api, add_api_options, run_command, table
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -135,10 +135,7 @@ def rollback(api: Api, args: argparse.Namespace) -> int:
 
 def add_commands(commands: Any) -> None:
     policy = commands.add_parser("policy", help="show, validate, simulate, apply and roll back contact policies")
-    policy.add_argument("--url", default=None, help="API base URL (default $GOVERNOR_URL or the local stack)")
-    policy.add_argument("--sigv4", action="store_true", help="sign requests for the deployed, IAM-authorised API")
-    policy.add_argument("--region", default=None)
-    policy.add_argument("--author", default=None, help="locally, who is making the change")
+    add_api_options(policy)
     sub = policy.add_subparsers(dest="command_name", required=True)
 
     p = sub.add_parser("show", help="the current policy (or --version N)")
@@ -167,21 +164,4 @@ def add_commands(commands: Any) -> None:
     p.add_argument("-m", "--message")
     p.add_argument("--based-on", type=int)
     p.set_defaults(action=rollback)
-    policy.set_defaults(run=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    from cli.api import DEFAULT_URL
-
-    api = Api(url=args.url or DEFAULT_URL, sigv4=args.sigv4, region=args.region, author=args.author)
-    try:
-        return int(args.action(api, args))
-    except ApiError as error:
-        print(error.describe())
-        return error.exit_code
-    except (OSError, ValueError) as error:
-        print(f"error: {error}")
-        return REFUSED
-
-
-__all__ = ["CONFLICT", "add_commands"]
+    policy.set_defaults(run=run_command)

@@ -1,0 +1,85 @@
+"""The admin commands against the local stack: answer a complaint in a minute."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from cli import main as cli_main
+from cli.local_stack import LocalStack
+from tests.conftest import detail
+
+pytestmark = pytest.mark.server
+
+
+def governor(capsys: pytest.CaptureFixture[str], stack: LocalStack, *args: str) -> tuple[int, str]:
+    command, *rest = args
+    code = cli_main.main([command, "--url", stack.url, "--author", "sam", *rest])
+    return code, capsys.readouterr().out
+
+
+def fresh(**overrides: Any) -> dict[str, Any]:
+    return detail(closed_at=(datetime.now(UTC) - timedelta(minutes=5)).isoformat(), **overrides)
+
+
+def post_and_drain(stack: LocalStack, details: list[dict[str, Any]]) -> None:
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{stack.url}/events",
+        data=json.dumps({"events": details}).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        assert answer.status == 202
+    assert stack.wait_drained(timeout=60)
+
+
+def test_an_admin_answers_a_complaint_from_the_command_line(
+    stack: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a customer surveyed once, then refused a second survey the same day
+    post_and_drain(stack, [fresh(event_id="adm-1", interaction_id="adm-i1", customer_id="cust-cli")])
+    post_and_drain(stack, [fresh(event_id="adm-2", interaction_id="adm-i2", customer_id="cust-cli")])
+    # When the admin lists the customer's decisions
+    code, out = governor(capsys, stack, "decisions", "--customer", "cust-cli", "--since", "7d", "--json")
+    assert code == 0
+    # (the in-process functions' own log lines share stdout here; the command prints decision objects)
+    decided = [json.loads(line) for line in out.splitlines() if line.startswith('{"decision_id"')]
+    assert [(d["event_id"], d["action"]) for d in decided] == [("adm-2", "none"), ("adm-1", "survey")]
+    # And asks why the second got nothing
+    code, out = governor(capsys, stack, "why", decided[0]["decision_id"])
+    assert code == 0
+    assert "SURVEY_CAP_REACHED" in out and "1 survey in the last 30 days, cap 1" in out
+    # And looks at the customer's state
+    code, out = governor(capsys, stack, "customer", "cust-cli")
+    assert code == 0
+    assert "30 days" in out and "1/1" in out
+    # When the customer asks never to be surveyed again
+    code, out = governor(capsys, stack, "opt-out", "cust-cli", "--kind", "survey", "--source", "complaint 7")
+    assert (code, "survey (complaint 7)" in out) == (0, True)
+    code, out = governor(capsys, stack, "customer", "cust-cli")
+    assert "opted out of survey" in out
+    # Then the day's stats include both decisions, and the export has them as CSV
+    code, out = governor(capsys, stack, "stats", "--since", "1d")
+    assert code == 0 and "SURVEY_CAP_REACHED" in out
+    today = f"{datetime.now(UTC):%Y-%m-%d}"
+    code, out = governor(capsys, stack, "export", "--from", today, "--to", today, "--format", "csv")
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO("\n".join(row for row in out.splitlines() if not row.startswith("{")))))
+    assert {"adm-1", "adm-2"} <= {r["event_id"] for r in rows}
+
+
+def test_refusals_exit_non_zero_with_the_field_to_change(stack: LocalStack, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = governor(capsys, stack, "decisions", "--customer", "c-1", "--reason", "BOGUS")
+    assert code == 1 and "reason" in out
+    code, out = governor(capsys, stack, "decisions", "--since", "90d")
+    assert code == 1 and "31" in out
+    code, out = governor(capsys, stack, "why", "dcn_unknown")
+    assert code == 1 and "404" in out
