@@ -33,3 +33,17 @@ def client(service: str) -> Any:
 def reset_clients() -> None:
     """Forget cached clients (tests point a fresh moto at the process)."""
     client.cache_clear()
+
+
+class AwsPort:
+    """Base of the stores and publishers: a client passed in (tests, tools) or the process-wide
+    lazy one, as Powertools' persistence layers do."""
+
+    service = "dynamodb"
+
+    def __init__(self, client: Any = None) -> None:
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        return self._client or client(self.service)

@@ -64,14 +64,10 @@ def _t(moment: datetime | None) -> str | None:
     return format_utc(moment) if moment else None
 
 
-class DecisionLogQueries:
+class DecisionLogQueries(aws.AwsPort):
     def __init__(self, table: str, client: Any = None) -> None:
         self.table = table
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        return self._client or aws.client("dynamodb")
+        super().__init__(client)
 
     def get(self, decision_id: str) -> Decision | None:
         item = self.client.get_item(TableName=self.table, Key=decision_log.key(decision_id)).get("Item")

@@ -124,14 +124,10 @@ def _from_item(item: dict[str, Any]) -> StoredPolicy:
     )
 
 
-class PolicyStore:
+class PolicyStore(aws.AwsPort):
     def __init__(self, table: str, client: Any = None) -> None:
         self.table = table
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        return self._client or aws.client("dynamodb")
+        super().__init__(client)
 
     def current(self) -> StoredPolicy:
         item = self.client.get_item(TableName=self.table, Key=_key(CURRENT), ConsistentRead=True).get("Item")

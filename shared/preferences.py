@@ -17,16 +17,12 @@ def as_json(state: ContactLedger) -> dict[str, Any]:
     }
 
 
-class Preferences:
+class Preferences(aws.AwsPort):
     def __init__(self, ledger_table: str, log_table: str, retention: timedelta, client: Any = None) -> None:
         self.ledger_table = ledger_table
         self.log_table = log_table
         self.retention = retention
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        return self._client or aws.client("dynamodb")
+        super().__init__(client)
 
     def get(self, customer_id: str) -> ContactLedger:
         item = self.client.get_item(TableName=self.ledger_table, Key=ledger.key(customer_id), ConsistentRead=True)

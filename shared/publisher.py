@@ -30,14 +30,12 @@ def entry(bus: str, decision: Decision) -> dict[str, Any]:
     }
 
 
-class Publisher:
+class Publisher(aws.AwsPort):
+    service = "events"
+
     def __init__(self, bus: str, client: Any = None) -> None:
         self.bus = bus
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        return self._client or aws.client("events")
+        super().__init__(client)
 
     def publish(self, decisions: Sequence[Decision]) -> list[Decision]:
         """Publishes in batches of ten, retrying only the entries that failed.

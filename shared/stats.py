@@ -57,15 +57,11 @@ def _mark_counted(log_table: str, decision: Decision, now: datetime) -> dict[str
     }
 
 
-class Stats:
+class Stats(aws.AwsPort):
     def __init__(self, stats_table: str, log_table: str, client: Any = None) -> None:
         self.stats_table = stats_table
         self.log_table = log_table
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        return self._client or aws.client("dynamodb")
+        super().__init__(client)
 
     def count(self, decisions: Sequence[Decision], now: datetime) -> list[Decision]:
         """Adds these decisions to the counters once; returns the ones not counted yet (to retry)."""

@@ -54,7 +54,7 @@ class Store(Protocol):
     def get_decision(self, decision_id: str) -> Decision | None: ...
 
 
-class DynamoStore:
+class DynamoStore(aws.AwsPort):
     """One DynamoDB request per decision: a conditional put for a suppression, a two-item
     transaction (ledger slot + log entry) for an approval. The log entry doubles as the
     event's idempotency marker, kept as long as the decision (400 days by default)."""
@@ -63,11 +63,7 @@ class DynamoStore:
         self.ledger_table = ledger_table
         self.log_table = log_table
         self.retention = retention
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        return self._client or aws.client("dynamodb")
+        super().__init__(client)
 
     def load(self, customer_ids: Iterable[str]) -> dict[str, ContactLedger]:
         wanted = sorted(set(customer_ids))
