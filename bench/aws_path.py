@@ -111,7 +111,13 @@ class PopulationResult:
 
     @property
     def other_requests(self) -> dict[str, int]:
-        expected = {"dynamodb.BatchGetItem", "dynamodb.PutItem", "dynamodb.TransactWriteItems", "events.PutEvents"}
+        expected = {
+            "dynamodb.BatchGetItem",
+            "dynamodb.PutItem",
+            "dynamodb.TransactWriteItems",
+            "dynamodb.TransactWriteItems:counting",
+            "events.PutEvents",
+        }
         return {name: n for name, n in self.product.items() if name not in expected}
 
     @property
