@@ -1,5 +1,7 @@
 """`make bench`: engine speed against pydantic validation, and AWS requests per event through the
 queue path for customers with a short and a long history. Prints a table, writes bench/results/latest.json.
+Then the whole local stack under load next to moto's own request rate (--skip-local-stack), and a
+policy simulation over a busy decision log (--skip-simulation).
 
 The machines this runs on are shared and noisy: quote ratios (engine ÷ validation, long ÷ short
 history), not absolute times. Request counts are exact and do not depend on the machine.
@@ -19,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import aws_path, engine_speed
+from bench import aws_path, engine_speed, local_stack, simulation
 from bench.emulator import EMULATOR_NOTES
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -178,12 +180,108 @@ def notes(results: Sequence[aws_path.PopulationResult]) -> list[str]:
     ]
 
 
+def _mix(actions: dict[str, int]) -> str:
+    total = sum(actions.values()) or 1
+    return ", ".join(f"{a} {actions.get(a, 0) / total:.0%}" for a in ("survey", "callback", "none"))
+
+
+def _yes(ok: bool) -> str:
+    return "yes" if ok else "NO"
+
+
+def local_stack_table(r: local_stack.LocalStackResult) -> list[str]:
+    label = 62
+    drained = "queue drained" if r.drained else "queue NOT drained"
+    stall = r.kept_alive_p50 - r.decide_p50
+    lines = [
+        f"3. Local stack under load (`governor local` in this process, event clock): {_n(r.events)} events of "
+        f"{_n(r.customers)} customers over {r.days} days",
+        f"   {'queue path: POST /events x100 -> bus -> SQS -> poller -> decide':<{label}}"
+        f"{_n(r.events_per_second, 1):>10} events/s   {_n(r.accepted)} in {r.queue_seconds:.1f} s",
+        f"   {'  process CPU over that time (all threads, one GIL)':<{label}}{r.queue_cpu_seconds:>10.1f} s",
+        f"   {'  inside POST /events (validate, PutEvents, moto to SQS)':<{label}}{r.ingest_seconds:>10.1f} s",
+        f"   {'  every event decided once':<{label}}{_yes(r.all_decided):>10}     {_n(r.logged)} logged, "
+        f"{r.failed_records} failed records, {drained}",
+        f"   {'  decisions':<{label}}{'':>10}     {_mix(r.actions)}",
+        f"   {f'POST /decide, {len(r.decide_ms)} fresh events in sequence, a connection each':<{label}}"
+        f"{r.decide_p50:>10.1f} ms p50 {r.decide_p99:>7.1f} ms p99   statuses {r.decide_statuses}",
+        f"   {f'  {len(r.kept_alive_ms)} more on one kept-alive connection':<{label}}"
+        f"{r.kept_alive_p50:>10.1f} ms p50"
+        + (f"   <- {stall:+.0f} ms: a stall (Nagle + delayed ACK), not work" if r.kept_alive_stall else ""),
+        f"   {'moto baseline: DynamoDB PutItem in a loop, same endpoint':<{label}}"
+        f"{_n(r.moto_per_second, 1):>10} requests/s {r.moto_mean_ms:>6.2f} ms each",
+        f"   {'ratio queue events/s ÷ moto requests/s':<{label}}{r.queue_to_moto:>10.3f}   "
+        f"one event = {r.moto_requests_per_event:.1f} moto requests of wall time   <- the figure to quote",
+        f"   {'ratio POST /decide p50 ÷ one moto request':<{label}}{r.decide_p50_to_moto:>10.1f}",
+        f"   section time {r.total_seconds:.0f} s (start, {_n(r.events)} events, "
+        f"{len(r.decide_ms) + len(r.kept_alive_ms)} decide calls, baseline, stop)",
+        "   notes:",
+    ]
+    return lines + [f"     {line}" for line in local_stack.notes(r.max_backlog)]
+
+
+def simulation_table(r: simulation.SimulationResult, seconds: float) -> list[str]:
+    label = 62
+    sim = r.report
+    diff = sim["difference"]["by_action"]
+    changes = ", ".join(f"{a} {diff.get(a, 0):+,}" for a in ("survey", "callback", "none"))
+    read_label = f"read: logged_since, {r.days} days, {_n(r.read_events)} logged events" + (
+        "" if r.read_full_size else f" (of {_n(r.events)})"
+    )
+    ratio = f"{r.to_engine:>10.3f}" if r.to_engine is not None else f"{'-':>10}"
+    lambda_s, gateway_s = simulation.LAMBDA_TIMEOUT_SECONDS, simulation.API_GATEWAY_TIMEOUT_SECONDS
+    memory = f", holding {r.replayables_mb:,.0f} MB" if r.replayables_mb is not None else ""
+    lines = [
+        f"4. Policy simulation (the work of POST /policy/simulate): {_n(r.events)} logged events of "
+        f"{_n(r.customers)} customers over {r.days} days",
+        f"   {'logged by the default policy':<{label}}{'':>10}     {_mix(r.logged_actions)}; "
+        f"doc {r.doc_bytes_mean / 1000:.1f} kB, item {r.item_bytes_mean / 1000:.1f} kB",
+        f"   {'written to moto with BatchWriteItem':<{label}}{r.write_seconds:>10.1f} s    "
+        f"{_n(r.write_requests)} requests",
+        f"   {read_label:<{label}}{r.read_seconds:>10.1f} s    {_n(r.read_per_second)} events/s, "
+        f"{_n(r.read_queries)} Queries, {r.ms_per_query:.1f} ms each",
+        f"   {f'parse: from_item + Replayable.of, all {_n(r.events)}, in memory':<{label}}"
+        f"{r.parse_seconds:>10.1f} s    {_n(r.parse_per_second)} events/s{memory}",
+        f"   {f'simulate(current, candidate), all {_n(r.events)}, in memory':<{label}}"
+        f"{r.simulate_seconds:>10.1f} s    {_n(r.simulate_per_second)} events/s = "
+        f"{_n(r.simulate_decisions_per_second)} engine decisions/s",
+        f"   {'ratio simulate decisions/s ÷ pure engine decisions/s (part 1)':<{label}}{ratio}"
+        "   <- the figure to quote",
+        f"   {'candidate: ' + r.candidate:<{label}}",
+        f"   {'  against current':<{label}}{'':>10}     {changes}; {_n(sim['changed_events'])} events change",
+        f"   {'  counts add up to the events, both policies':<{label}}{_yes(r.counts_add_up):>10}",
+        f"   {'  current policy replayed = what was logged':<{label}}{_yes(r.replay_matches_log):>10}",
+        f"   {'function work for all events (parse + simulate)':<{label}}{r.function_seconds:>10.1f} s    "
+        f"+ {_n(r.full_queries)} Query pages to read the full log",
+        f"   {f'  fits PolicyApiFunction timeout ({lambda_s} s)':<{label}}{_yes(r.fits):>10}     "
+        f"leaves {r.seconds_per_query_left(lambda_s) * 1000:,.0f} ms per Query page",
+        f"   {f'  fits API Gateway REST integration timeout ({gateway_s} s)':<{label}}"
+        f"{_yes(r.fits_in(gateway_s)):>10}     "
+        f"leaves {r.seconds_per_query_left(gateway_s) * 1000:,.0f} ms per Query page",
+        f"   section time {seconds:.0f} s (log generated in {r.generate_seconds:.0f} s)",
+        "   notes:",
+    ]
+    return lines + [f"     {line}" for line in r.notes]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1000, help="measured events per population")
     parser.add_argument("--histories", type=int, nargs="+", default=[1, 1000], help="past interactions per customer")
     parser.add_argument("--engine-events", type=int, default=4000)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--skip-local-stack", action="store_true", help="skip part 3 (the local stack under load)")
+    parser.add_argument("--local-stack-events", type=int, default=10_000, help="events through the queue path")
+    parser.add_argument("--decide-calls", type=int, default=300, help="sequential POST /decide requests")
+    parser.add_argument("--moto-baseline-seconds", type=float, default=3.0, help="moto PutItem loop duration")
+    parser.add_argument("--skip-simulation", action="store_true", help="skip part 4 (policy simulation)")
+    parser.add_argument("--simulation-events", type=int, default=100_000, help="logged events simulated")
+    parser.add_argument(
+        "--simulation-read-events",
+        type=int,
+        default=simulation.READ_EVENTS,
+        help="logged events written to moto and read back (moto walks the table on each Query)",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
@@ -207,6 +305,30 @@ def main(argv: list[str] | None = None) -> int:
     print("-" * WIDTH)
     for line in notes(populations):
         print(line)
+    print("-" * WIDTH, flush=True)
+
+    stack: local_stack.LocalStackResult | None = None
+    if not args.skip_local_stack:
+        stack = local_stack.measure(
+            events=args.local_stack_events,
+            decide_calls=args.decide_calls,
+            baseline_seconds=args.moto_baseline_seconds,
+        )
+        for line in local_stack_table(stack):
+            print(line)
+        print("-" * WIDTH, flush=True)
+
+    simulated: simulation.SimulationResult | None = None
+    if not args.skip_simulation:
+        section = time.perf_counter()
+        simulated = simulation.measure(
+            events=args.simulation_events,
+            read_events=args.simulation_read_events,
+            engine_per_second=engine.engine_per_second,
+        )
+        for line in simulation_table(simulated, time.perf_counter() - section):
+            print(line)
+        print("-" * WIDTH, flush=True)
     seconds = time.perf_counter() - clock
 
     first, last = populations[0], populations[-1]
@@ -231,11 +353,20 @@ def main(argv: list[str] | None = None) -> int:
             },
             "checks": checks(populations),
         },
+        "local_stack": {"skipped": True} if stack is None else stack.as_json(),
+        "simulation": {"skipped": True} if simulated is None else simulated.as_json(),
     }
+    extra_checks = {}
+    if stack is not None:
+        extra_checks["local_stack_every_event_decided"] = stack.all_decided
+        extra_checks["local_stack_decide_answered_200"] = stack.decide_ok
+    if simulated is not None:
+        extra_checks["simulation_counts_add_up"] = simulated.counts_add_up
+    report["checks"] = extra_checks
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
     print(f"total {seconds:.0f} s; wrote {_shown(args.output)}")
-    return 0 if all(report["aws"]["checks"].values()) else 1
+    return 0 if all(report["aws"]["checks"].values()) and all(extra_checks.values()) else 1
 
 
 def _shown(path: Path) -> str:

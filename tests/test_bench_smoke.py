@@ -77,3 +77,47 @@ def test_the_emulator_speed_ups_keep_moto_answers_and_rollbacks() -> None:
             )
         assert dynamodb.get_item(TableName=ledger_table, Key={"customer_id": {"S": "c-1"}})["Item"] == item
         assert "Item" not in dynamodb.get_item(TableName=ledger_table, Key={"customer_id": {"S": "c-new"}})
+
+
+@pytest.mark.server
+def test_the_local_stack_benchmark_decides_every_event_and_times_decide() -> None:
+    from bench import local_stack
+
+    # Given 40 events through the whole local stack, then 20 POST /decide calls, then the moto baseline
+    result = local_stack.measure(events=40, decide_calls=20, baseline_seconds=0.2)
+    # Then every event was accepted, handled once and logged, and the queue drained
+    assert result.all_decided
+    assert result.accepted == result.logged == result.handled_records == 40
+    assert sum(result.actions.values()) == 40
+    assert result.events_per_second > 0
+    # And every decide call answered 200 with a decision, with sane latencies
+    assert result.decide_ok
+    assert len(result.decide_ms) == 20
+    assert sum(result.decide_actions.values()) == 20 + len(result.kept_alive_ms)
+    assert result.decide_p99 >= result.decide_p50 > 0
+    # And the baseline and the ratios to it are produced
+    assert result.moto_requests > 0
+    assert result.moto_per_second > 0
+    assert result.queue_to_moto > 0
+    assert result.decide_p50_to_moto > 0
+
+
+def test_the_simulation_benchmark_replays_every_logged_event_under_both_policies() -> None:
+    from bench import simulation
+
+    # Given 500 logged decisions, all written to moto and read back
+    result = simulation.measure(events=500, read_events=500, engine_per_second=20_000.0)
+    assert result.read_full_size
+    assert result.read_queries >= 16 * result.days
+    # Then both policies decided every event once, and the current one as the log says
+    assert result.report["events"] == 500
+    assert result.counts_add_up
+    assert result.replay_matches_log
+    # And the candidate (stricter surveys) surveys no more than the current policy
+    assert result.report["difference"]["by_action"].get("survey", 0) <= 0
+    # And the timings and the ratio to the engine are produced
+    assert result.simulate_seconds > 0
+    assert result.parse_seconds > 0
+    assert result.to_engine is not None
+    assert result.to_engine > 0
+    assert result.full_queries >= result.read_queries
