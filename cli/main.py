@@ -62,6 +62,7 @@ def examples(url: str) -> str:
             "Try:",
             f"  curl -s -X POST {url}/events -H 'content-type: application/json' -d @{example}",
             f"  curl -s -X POST {url}/decide -H 'content-type: application/json' -d @{example}",
+            f"  curl -s '{url}/decisions?customer_id=cust-example-1'",
             f"  curl -s {url}/health",
             "",
         ]
