@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from shared import engine
+from shared import engine, faults
 from shared.clock import Clock, WallClock
 from shared.contacts import ContactLedger
 from shared.decision import Decision
@@ -51,6 +51,7 @@ class Governor:
             after = current.after(decision, policy.ledger_retention, now) if decision.approved else None
             result = self.store.commit(decision, current, after, now)
             if isinstance(result, Committed):
+                faults.checkpoint(faults.AFTER_COMMIT)
                 self._ledgers[event.customer_id] = after or current
                 return Outcome(result.decision, duplicate=False)
             if isinstance(result, AlreadyDecided):

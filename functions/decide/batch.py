@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parser import ValidationError, parse
 
-from shared import aws, wiring
+from shared import aws, faults, wiring
 from shared.clock import Clock
 from shared.config import settings
 from shared.decision import Decision
@@ -97,8 +97,11 @@ class DecideBatch:
             processor.process()
         response = processor.response()
         unpublished = self.publish()
+        faults.checkpoint(faults.AFTER_PUBLISH)
         uncounted = self.count()
+        faults.checkpoint(faults.AFTER_COUNT)
         failures = {str(f["itemIdentifier"]) for f in response["batchItemFailures"]} | unpublished | uncounted
+        faults.checkpoint(faults.BEFORE_ACKNOWLEDGE)
         return {"batchItemFailures": [{"itemIdentifier": mid} for mid in sorted(failures)]}
 
     def record(self, record: SQSRecord) -> None:

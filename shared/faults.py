@@ -1,0 +1,28 @@
+"""Named points of the decide path where a test can make the process die.
+
+Production never installs a hook: `checkpoint` is a single `is None` check. The crash tests
+(tests/proof/test_crash_injection.py) kill the path after each step in turn and redeliver, to show
+that no decision is lost or doubled and no counter moves twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+AFTER_COMMIT = "after_commit"  # the ledger slot and the log entry commit together, so this is after both
+AFTER_PUBLISH = "after_publish"
+AFTER_COUNT = "after_count"
+BEFORE_ACKNOWLEDGE = "before_acknowledge"
+POINTS = (AFTER_COMMIT, AFTER_PUBLISH, AFTER_COUNT, BEFORE_ACKNOWLEDGE)
+
+_hook: Callable[[str], None] | None = None
+
+
+def checkpoint(name: str) -> None:
+    if _hook is not None:
+        _hook(name)
+
+
+def install(hook: Callable[[str], None] | None) -> None:
+    global _hook
+    _hook = hook
