@@ -6,12 +6,13 @@ STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv run test lint typecheck cfn-lint unit schema openapi requirements bench clean
+.PHONY: help venv run test lint typecheck cfn-lint unit schema openapi requirements bench stress clean
 
 help:
 	@echo "make run    - serve the governor on moto (http://127.0.0.1:8765), replay the sample events, keep serving"
 	@echo "make test   - lint, type-check, cfn-lint the translated template, run the whole suite"
-	@echo "make bench  - benchmarks (engine speed, AWS requests per event)"
+	@echo "make bench  - benchmarks (engine speed, AWS requests per event, local stack, simulation)"
+	@echo "make stress - 64 concurrent deciders (threads and processes) over 1,000 events, then an audit"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +54,11 @@ openapi: $(STAMP)
 
 requirements: $(STAMP)
 	$(BIN)/python infra/pins.py > requirements.txt
+
+# 64 deciders (32 threads + 4 processes x 8 threads) over 1,000 events of hot customers.
+stress: $(STAMP)
+	STRESS_EVENTS=1000 STRESS_THREADS=32 STRESS_PROCESSES=4 STRESS_THREADS_PER_PROCESS=8 \
+		$(BIN)/pytest tests/proof/test_concurrency_stress.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
