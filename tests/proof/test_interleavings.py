@@ -114,11 +114,12 @@ def test_every_interleaving_keeps_the_caps_in_the_memory_store(plan: list[list[s
     assert refused == stale  # exactly the commits based on a stale ledger were refused
 
 
-def dynamo_store() -> Callable[[], DynamoStore]:
+def dynamo_store() -> DynamoStore:
+    """DynamoDB (moto) with the template's tables; call inside mock_aws."""
     from infra.provision import provision
 
     stack = provision(boto3.Session(region_name="us-east-1"))
-    return lambda: DynamoStore(
+    return DynamoStore(
         stack.names["LedgerTable"],
         stack.names["DecisionLogTable"],
         timedelta(days=400),
