@@ -219,3 +219,64 @@ def test_the_admin_role_may_call_the_admin_routes_and_nothing_else() -> None:
     expected = {f"{m}/{p.lstrip('/')}".replace("{decision_id}", "*").replace("{customer_id}", "*") for m, p in admin}
     expected = {r for r in expected if r != "GET/decisions/export"}  # covered by GET/decisions/*
     assert routes == expected
+
+
+# What each function's code calls, by table (or bus / queue). A new grant must be added here on purpose.
+GRANTS = {
+    "DecideFunctionRole": {
+        ("dynamodb:BatchGetItem", "LedgerTable"),
+        ("dynamodb:UpdateItem", "LedgerTable"),
+        ("dynamodb:PutItem", "DecisionLogTable"),
+        ("dynamodb:UpdateItem", "DecisionLogTable"),
+        ("dynamodb:UpdateItem", "StatsTable"),
+        ("dynamodb:GetItem", "PolicyTable"),
+        ("events:PutEvents", "GovernorBus"),
+        ("sqs:SendMessage", "DecideDeadLetterQueue"),
+    },
+    "IngestFunctionRole": {("events:PutEvents", "GovernorBus")},
+    "DecideApiFunctionRole": {
+        ("dynamodb:BatchGetItem", "LedgerTable"),
+        ("dynamodb:UpdateItem", "LedgerTable"),
+        ("dynamodb:PutItem", "DecisionLogTable"),
+        ("dynamodb:UpdateItem", "DecisionLogTable"),
+        ("dynamodb:UpdateItem", "StatsTable"),
+        ("dynamodb:GetItem", "PolicyTable"),
+        ("events:PutEvents", "GovernorBus"),
+    },
+    "PolicyApiFunctionRole": {
+        ("dynamodb:GetItem", "PolicyTable"),
+        ("dynamodb:Query", "PolicyTable"),
+        ("dynamodb:PutItem", "PolicyTable"),
+        ("dynamodb:Query", "DecisionLogTable"),
+    },
+    "AdminApiFunctionRole": {
+        ("dynamodb:GetItem", "DecisionLogTable"),
+        ("dynamodb:Query", "DecisionLogTable"),
+        ("dynamodb:PutItem", "DecisionLogTable"),
+        ("dynamodb:GetItem", "LedgerTable"),
+        ("dynamodb:UpdateItem", "LedgerTable"),
+        ("dynamodb:GetItem", "PolicyTable"),
+        ("dynamodb:Query", "PolicyTable"),
+        ("dynamodb:GetItem", "StatsTable"),
+        ("dynamodb:Query", "StatsTable"),
+    },
+}
+TARGETS = ("LedgerTable", "DecisionLogTable", "StatsTable", "PolicyTable", "GovernorBus", "DecideDeadLetterQueue")
+
+
+@pytest.mark.parametrize("role", sorted(GRANTS))
+def test_each_function_is_granted_exactly_the_data_actions_its_code_uses(role: str) -> None:
+    granted = set()
+    for name, statement in statements():
+        if name != role:
+            continue
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        for action in actions:
+            if not action.startswith(("dynamodb:", "events:", "sqs:SendMessage")):
+                continue  # SAM's own grants for the SQS event source, X-Ray, logs
+            for resource in resources:
+                targets = [t for t in TARGETS if t in json.dumps(resource)]
+                assert targets, f"{role}: {action} on {resource}"
+                granted |= {(action, t) for t in targets}
+    assert granted == GRANTS[role]

@@ -1,0 +1,186 @@
+"""Transient AWS failures on each call the decide function makes, for a batch of ten events of
+several customers: the batch never raises, only the records the failure touched come back, and
+once the fault clears their redelivery leaves every event with exactly one decision, every ledger
+moved once per approval, every decision counted once in the stats and published at least once.
+
+Faults are raised by botocore event hooks on the product's own cached clients (shared.aws.client),
+so moto stays the only AWS: a throttle or a connect timeout before the request is sent (nothing
+happened on the server), a read timeout after the response came back (the write happened, the
+caller never learnt it).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import date
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutError
+
+from shared import aws as aws_clients
+from shared import wiring
+from shared.clock import FixedClock
+from tests.conftest import NOW, detail, drain, end_visibility, handle_batch, ledger_of, log_items, put_events
+
+CLOSED = NOW.replace(hour=11)
+
+
+def _event(n: int, customer: str, outcome: str) -> dict[str, Any]:
+    return detail(
+        event_id=f"ev-{n:02d}",
+        interaction_id=f"int-{n:02d}",
+        customer_id=customer,
+        outcome=outcome,
+        closed_at=CLOSED.replace(minute=n).isoformat(),
+    )
+
+
+# Ten events, five customers, solved / unsolved / abandoned mixed; some customers get two in one batch.
+EVENTS = [
+    _event(0, "cust-a", "resolved"),
+    _event(1, "cust-a", "abandoned"),
+    _event(2, "cust-b", "unresolved"),  # an approval: the TransactWriteItems the approval fault hits
+    _event(3, "cust-b", "resolved"),
+    _event(4, "cust-c", "resolved"),
+    _event(5, "cust-c", "abandoned"),
+    _event(6, "cust-d", "unresolved"),
+    _event(7, "cust-d", "abandoned"),
+    _event(8, "cust-e", "resolved"),
+    _event(9, "cust-e", "abandoned"),  # a suppression: the PutItem the suppression fault hits
+]
+CUSTOMERS = sorted({e["customer_id"] for e in EVENTS})
+APPROVAL_EVENT = '"ev-02"'
+SUPPRESSION_EVENT = '"ev-09"'
+
+
+def _throughput(operation: str) -> Exception:
+    return ClientError(
+        {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "rate exceeded"}}, operation
+    )
+
+
+def _throttling(operation: str) -> Exception:
+    return ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, operation)
+
+
+def _connect_timeout(operation: str) -> Exception:
+    return ConnectTimeoutError(endpoint_url=f"https://moto.invalid/{operation}")
+
+
+def _read_timeout(operation: str) -> Exception:
+    return ReadTimeoutError(endpoint_url=f"https://moto.invalid/{operation}")
+
+
+# (error factory, hook): "before-call" = the request never reached AWS; "after-call" = AWS applied it,
+# the answer was lost on the way back.
+FAULTS = {
+    "throughput-exceeded": (_throughput, "before-call"),
+    "throttling": (_throttling, "before-call"),
+    "connect-timeout": (_connect_timeout, "before-call"),
+    "read-timeout-after-write": (_read_timeout, "after-call"),
+}
+
+
+def _is_stats(params: dict[str, Any]) -> bool:
+    return "counted_at" in json.dumps(params.get("TransactItems", []))
+
+
+# call name -> (service, operation, which request of that operation is hit, which records must fail)
+CALLS = {
+    "prefetch": ("dynamodb", "BatchGetItem", lambda p: True, "all"),
+    "suppression-put": ("dynamodb", "PutItem", lambda p: SUPPRESSION_EVENT in json.dumps(p), "ev-09"),
+    "approval-transaction": (
+        "dynamodb",
+        "TransactWriteItems",
+        lambda p: not _is_stats(p) and APPROVAL_EVENT in json.dumps(p),
+        "ev-02",
+    ),
+    "stats-transaction": ("dynamodb", "TransactWriteItems", _is_stats, "all"),
+    "publish": ("events", "PutEvents", lambda p: True, "all"),
+}
+
+
+@pytest.fixture(autouse=True)
+def fixed_clock(aws: Any) -> None:
+    wiring.use_clock(FixedClock(NOW))
+
+
+def _inject_once(service: str, operation: str, hits: Any, make_error: Any, hook: str) -> dict[str, int]:
+    """Raises the error once, on the first request of `operation` that `hits` selects, on the product's client."""
+    state = {"left": 1, "raised": 0}
+    seen: dict[str, Any] = {}
+
+    def remember(params: dict[str, Any], **_: Any) -> None:
+        seen["params"] = params
+
+    def fail(**_: Any) -> None:
+        if state["left"] and hits(seen["params"]):
+            state["left"] -= 1
+            state["raised"] += 1
+            raise make_error(operation)
+
+    events = aws_clients.client(service).meta.events
+    events.register(f"provide-client-params.{service}.{operation}", remember)
+    events.register(f"{hook}.{service}.{operation}", fail)
+    return state
+
+
+@pytest.mark.parametrize("call", list(CALLS))
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_a_transient_failure_fails_only_the_records_it_touched_and_their_redelivery_decides_once(
+    aws: Any, outbound: Any, fault: str, call: str
+) -> None:
+    # Given ten events of five customers on the bus, and one fault armed on one call of the product's client
+    service, operation, hits, affected = CALLS[call]
+    make_error, hook = FAULTS[fault]
+    state = _inject_once(service, operation, hits, make_error, hook)
+    put_events(aws, EVENTS)
+
+    # When the ten arrive in one batch (the handler raising would fail this test here)
+    messages, response = handle_batch(aws)
+
+    # Then the fault fired, and exactly the records it touched are reported failed
+    assert len(messages) == 10
+    assert state["raised"] == 1
+    by_event = {json.loads(m["Body"])["detail"]["event_id"]: m["MessageId"] for m in messages}
+    expected = set(by_event.values()) if affected == "all" else {by_event[affected]}
+    assert {f["itemIdentifier"] for f in response["batchItemFailures"]} == expected
+
+    # When the fault has cleared and SQS redelivers the failed messages
+    end_visibility(aws, messages, response)
+    responses = drain(aws)
+
+    # Then the redelivery succeeds and nothing is left on the queue
+    assert all(r == {"batchItemFailures": []} for r in responses)
+    assert handle_batch(aws)[0] == []
+
+    # And every event has exactly one decision
+    decisions = log_items(aws)
+    assert sorted(d["event_id"] for d in decisions) == sorted(e["event_id"] for e in EVENTS)
+
+    # And each ledger moved exactly once per approval (never twice for one approval)
+    approvals = Counter(d["customer_id"] for d in decisions if d["action"] != "none")
+    assert approvals, "the batch must hold approvals for this proof to mean something"
+    assert {c: ledger_of(aws, c).version for c in CUSTOMERS} == {c: approvals[c] for c in CUSTOMERS}
+
+    # And the daily counters count each decision exactly once
+    days = sorted({date.fromisoformat(d["decided_at"][:10]) for d in decisions})
+    stats = wiring.stats().days(days[0], days[-1])
+    assert sum(s["total"] for s in stats) == len(decisions)
+    by_action: Counter[str] = Counter()
+    by_reason: Counter[str] = Counter()
+    for s in stats:
+        by_action.update(s["by_action"])
+        by_reason.update(s["by_reason"])
+    assert +by_action == Counter(d["action"] for d in decisions)
+    assert +by_reason == Counter(d["reasons"][0] for d in decisions)
+
+    # And every decision, every approval in particular, was published at least once, as logged
+    published = outbound()
+    logged = {d["decision_id"]: d for d in decisions}
+    assert {e["detail"]["decision_id"] for e in published} == set(logged)
+    assert all(e["detail"] == logged[e["detail"]["decision_id"]] for e in published)
+    approved = {e["detail"]["decision_id"] for e in published if e["detail-type"] == "FollowUpApproved"}
+    assert approved == {i for i, d in logged.items() if d["action"] != "none"}
