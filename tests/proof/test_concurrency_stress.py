@@ -100,6 +100,10 @@ def test_many_deciders_in_threads_and_processes_never_exceed_a_cap(emulated: Any
     for process in processes:
         _, errors = process.communicate(timeout=600)
         assert process.returncode == 0, errors[-2000:]
+        assert "handler raised" not in errors, errors[-2000:]
+    from tests.proof.decider_worker import RAISED
+
+    assert RAISED == []  # the handler never raises out of a batch
     # Then every event has exactly one decision
     decisions = logged(emulated)
     assert sorted(d["event_id"] for d in decisions) == sorted(e["event_id"] for e in events)
