@@ -12,7 +12,6 @@ import boto3
 from functions.decide.app import handler
 from infra.lambda_runtime import LambdaContext, acknowledge, receive_batch, sqs_event
 
-
 RAISED: list[str] = []  # handler exceptions seen by this process's threads (there should be none)
 
 
