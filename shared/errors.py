@@ -12,13 +12,17 @@ _PLAIN_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 def field_problems(error: Any, prefix: tuple[str, ...] = ()) -> list[dict[str, str]]:
     """A pydantic ValidationError as [{"field": "a.b.0", "message": ...}], never with the
     offending values (they may be personal data)."""
-    found = []
-    for problem in error.errors(include_url=False, include_input=False, include_context=False):
-        path = [*prefix, *(str(part) for part in problem["loc"])]
-        if path and not _PLAIN_NAME.fullmatch(path[-1]):
-            path[-1] = "<unknown field>"
-        found.append({"field": ".".join(path) or "body", "message": problem["msg"]})
-    return found
+    return [
+        {"field": field_path([*prefix, *(str(part) for part in problem["loc"])]), "message": problem["msg"]}
+        for problem in error.errors(include_url=False, include_input=False, include_context=False)
+    ]
+
+
+def field_path(parts: list[str]) -> str:
+    """a.b.0, with a last part that is not a short plain name (an unknown key) left unnamed."""
+    if parts and not _PLAIN_NAME.fullmatch(parts[-1]):
+        parts = [*parts[:-1], "<unknown field>"]
+    return ".".join(parts) or "body"
 
 
 class GovernorError(Exception):

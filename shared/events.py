@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from importlib import resources
 from typing import Annotated, Any, Literal
@@ -69,6 +69,10 @@ def _parse_rfc3339(value: Any) -> datetime:
         raise ValueError(problem)
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValueError("must carry a UTC offset, e.g. 2026-11-23T10:15:00+01:00")
+    try:
+        parsed.astimezone(UTC)  # 0001-01-01T00:00+01:00 has no UTC instant
+    except OverflowError:
+        raise ValueError(problem) from None
     return parsed
 
 
@@ -162,7 +166,7 @@ class InteractionClosed(BaseModel):
         if _depth(value) > MAX_ATTRIBUTE_DEPTH:
             raise ValueError(f"is nested more than {MAX_ATTRIBUTE_DEPTH} levels deep; flatten it")
         try:
-            size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+            size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode())
         except (ValueError, TypeError) as error:
             raise ValueError("must be a JSON object of plain values") from error
         if size > MAX_ATTRIBUTES_BYTES:

@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shared.errors import GovernorError
+from shared.errors import GovernorError, field_path
 
 TRANSIENT_AWS_ERRORS = frozenset(
     {
@@ -48,7 +48,7 @@ def validation_fields(errors: Any) -> list[dict[str, str]]:
             found.append({"field": "body", "message": "is not valid JSON"})
             continue
         path = [str(part) for part in error.get("loc", ()) if part not in ("body",)]
-        found.append({"field": ".".join(path) or "body", "message": str(error.get("msg", "is invalid"))})
+        found.append({"field": field_path(path), "message": str(error.get("msg", "is invalid"))})
     return found
 
 
@@ -72,6 +72,12 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
     @app.exception_handler(json.JSONDecodeError)
     def _not_json(_: json.JSONDecodeError) -> Response[Any]:
         return error_response(400, "INVALID_JSON", "the body is not valid JSON")
+
+    @app.exception_handler(RecursionError)
+    def _too_deep(_: RecursionError) -> Response[Any]:
+        return error_response(
+            400, "INVALID_JSON", "the body is nested too deeply", [{"field": "body", "message": "is nested too deeply"}]
+        )
 
     @app.exception_handler(GovernorError)
     def _domain(error: GovernorError) -> Response[Any]:
