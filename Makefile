@@ -58,7 +58,7 @@ requirements: $(STAMP)
 # 64 deciders (32 threads + 4 processes x 8 threads) over 1,000 events of hot customers.
 stress: $(STAMP)
 	STRESS_EVENTS=1000 STRESS_THREADS=32 STRESS_PROCESSES=4 STRESS_THREADS_PER_PROCESS=8 \
-		$(BIN)/pytest tests/proof/test_concurrency_stress.py
+		$(BIN)/pytest --timeout 1800 tests/proof/test_concurrency_stress.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
