@@ -21,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import aws_path, engine_speed, local_stack, simulation
+from bench import aws_path, cost, engine_speed, imports, local_stack, naive, simulation
 from bench.emulator import EMULATOR_NOTES
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -264,6 +264,129 @@ def simulation_table(r: simulation.SimulationResult, seconds: float) -> list[str
     return lines + [f"     {line}" for line in r.notes]
 
 
+def cost_table(r: naive.CostResult, levels: Sequence[naive.HistoryLevel], seconds: float) -> list[str]:
+    label, column = 48, 14
+    p = cost.PRICES
+    ours, base = r.ours, r.naive
+    lines = [
+        f"5. Requests and list-price cost per event: this design against a naive baseline (Powertools idempotency,"
+        f" Query history, put, put, publish), the same {_n(r.events)} events of {_n(r.customers)} customers, "
+        "batches of 10",
+        f"   prices ASSUMED by bench/cost.py ({cost.PRICE_REGION} list, as of {cost.PRICE_DATE}): DynamoDB on-demand "
+        f"${p.dynamodb_wru_per_million}/M WRU, ${p.dynamodb_rru_per_million}/M RRU; Lambda",
+        f"   ${p.lambda_requests_per_million}/M requests + ${p.lambda_gb_second}/GB-s at {p.lambda_memory_mb} MB; "
+        f"SQS ${p.sqs_requests_per_million}/M requests; EventBridge ${p.eventbridge_events_per_million}/M events "
+        "(64 KB chunks)",
+        f"   {'':<{label}}{'ours':>{column}}{'naive':>{column}}{'naive ÷ ours':>{column}}",
+    ]
+
+    def row(title: str, a: float, b: float, digits: int = 3, ratio: bool = True) -> None:
+        shown = f"{_ratio(b, a):>{column}}" if ratio else ""
+        lines.append(f"   {title:<{label}}{_n(a, digits):>{column}}{_n(b, digits):>{column}}{shown}")
+
+    ope, npe = ours.per_event(), base.per_event()
+    row("DynamoDB requests / event", ope["dynamodb"], npe["dynamodb"])
+    for op in sorted({k for k in (*ours.meter.calls, *base.meter.calls) if k.startswith("dynamodb.")}):
+        row(f"  {op.partition('.')[2]}", ours.meter.calls[op] / r.events, base.meter.calls[op] / r.events, 3, False)
+    row("EventBridge PutEvents requests / event", ope["events"], npe["events"])
+    row(
+        "  entries published / event",
+        ours.meter.eventbridge_entries / r.events,
+        base.meter.eventbridge_entries / r.events,
+    )
+    row("SQS requests / event (send + receive + delete)", ope["sqs"], npe["sqs"])
+    row("Lambda invocations / event", ope["lambda"], npe["lambda"])
+    row("DynamoDB WRU / event", ours.meter.wru / r.events, base.meter.wru / r.events, 2)
+    row("DynamoDB RRU / event", ours.meter.rru / r.events, base.meter.rru / r.events, 2)
+    row("item bytes written / event", ours.meter.bytes_written / r.events, base.meter.bytes_written / r.events, 0)
+    row("item bytes read / event", ours.meter.bytes_read / r.events, base.meter.bytes_read / r.events, 0)
+    row("time / decision (handler wall, ms)", ours.ms_per_decision, base.ms_per_decision, 2)
+    usd_ours, usd_naive = ours.usage().per_million(), base.usage().per_million()
+    lines.append("   USD per million events:")
+    for item in ("dynamodb_writes", "dynamodb_reads", "lambda_requests", "lambda_duration", "sqs", "eventbridge"):
+        row(f"  {item.replace('_', ' ')}", usd_ours[item], usd_naive[item], 3)
+    row("  total", usd_ours["total"], usd_naive["total"], 2)
+    lines.append(
+        f"   same decisions on all {_n(r.events)} events (published detail, byte for byte): {_yes(r.same_decisions)}"
+        f"; failed records: ours {ours.failed}, naive {base.failed}"
+    )
+    if levels:
+        first = levels[0]
+        head = f"   {'by customer history (past interactions)':<{label}}"
+        head += "".join(f"{_n(lv.history):>{column}}" for lv in levels) + f"{'÷ ' + _n(first.history):>{column}}"
+        lines += [
+            f"   {first.customers} customers x {first.events_per_customer} measured events per level, history decided"
+            " first through each design (event clock)",
+            head,
+        ]
+        for design in naive.DESIGNS:
+            metrics: list[tuple[str, Callable[[naive.Run], float], int]] = [
+                ("requests / decision", lambda x: x.requests_per_decision, 3),
+                ("RRU / decision", lambda x: x.meter.rru / x.events, 2),
+                ("item bytes read / decision", lambda x: x.meter.bytes_read / x.events, 0),
+                ("time / decision (ms)", lambda x: x.ms_per_decision, 2),
+            ]
+            for title, value, digits in metrics:
+                values = [value(lv.runs[design]) for lv in levels]
+                ratios = " / ".join(_ratio(v, values[0]) for v in values)
+                line = f"   {design + ': ' + title:<{label}}" + "".join(f"{_n(v, digits):>{column}}" for v in values)
+                lines.append(line + f"   {ratios}")
+        same = all(lv.same_decisions for lv in levels)
+        lines.append(f"   same decisions at every history level: {_yes(same)}")
+    lines += [
+        f"   section time {seconds:.0f} s",
+        "   notes:",
+        "     - naive: NOT concurrency-safe (two deciders read the same history and both take a cap's last slot);",
+        "       Powertools idempotency = conditional PutItem INPROGRESS + UpdateItem COMPLETED with the result",
+        "     - SQS requests are counted from the batches (EventBridge rule SendMessage per event, ReceiveMessage and",
+        "       DeleteMessageBatch per batch of 10), the same for both; empty polls, storage, logs, X-Ray not priced",
+        "     - WRU/RRU from item sizes measured on the clients (updates: the item stored after), x2 in transactions;",
+        "       ours' per-batch stats transaction rewrites each decision's log entry (counted_at), billed on its size",
+        "     - the two cost runs run side by side in two processes on this shared machine: Lambda duration is",
+        "       inflated by moto and by contention; request counts and units are exact; history levels run in turn",
+    ]
+    return lines
+
+
+def cost_json(r: naive.CostResult, levels: Sequence[naive.HistoryLevel], seconds: float) -> dict[str, Any]:
+    ours, base = r.ours.usage().per_million(), r.naive.usage().per_million()
+    found: dict[str, Any] = {
+        "prices_assumed": cost.price_table(),
+        "events": r.events,
+        "customers": r.customers,
+        "seconds": round(seconds, 1),
+        "same_decisions": r.same_decisions,
+        "ours": r.ours.as_json(),
+        "naive": r.naive.as_json(),
+        "ratio_naive_to_ours": {
+            "dynamodb_requests_per_event": r.naive.per_event()["dynamodb"] / r.ours.per_event()["dynamodb"],
+            "wru_per_event": r.naive.meter.wru / r.ours.meter.wru,
+            "rru_per_event": r.naive.meter.rru / r.ours.meter.rru,
+            "usd_per_million_events": base["total"] / ours["total"],
+        },
+        "histories": [],
+    }
+    for lv in levels:
+        level: dict[str, Any] = {
+            "history": lv.history,
+            "customers": lv.customers,
+            "events_per_customer": lv.events_per_customer,
+            "same_decisions": lv.same_decisions,
+        }
+        for design, run in lv.runs.items():
+            first = levels[0].runs[design]
+            level[design] = {
+                **run.as_json(),
+                "history_seconds": lv.history_seconds[design],
+                "requests_per_decision": run.requests_per_decision,
+                "requests_ratio_to_first": run.requests_per_decision / first.requests_per_decision,
+                "ms_ratio_to_first": run.ms_per_decision / first.ms_per_decision,
+                "rru_ratio_to_first": (run.meter.rru / run.events) / (first.meter.rru / first.events),
+            }
+        found["histories"].append(level)
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1000, help="measured events per population")
@@ -282,6 +405,17 @@ def main(argv: list[str] | None = None) -> int:
         default=simulation.READ_EVENTS,
         help="logged events written to moto and read back (moto walks the table on each Query)",
     )
+    parser.add_argument("--skip-imports", action="store_true", help="skip the handlers' cold import times")
+    parser.add_argument("--skip-cost", action="store_true", help="skip part 5 (cost per event, naive baseline)")
+    parser.add_argument("--cost-events", type=int, default=10_000, help="events through both designs for cost")
+    parser.add_argument(
+        "--history-levels",
+        type=lambda text: [int(x) for x in text.split(",")],
+        default=[1, 100, 1000],
+        help="past interactions per customer, comma-separated (part 5)",
+    )
+    parser.add_argument("--history-customers", type=int, default=1, help="customers per history level (part 5)")
+    parser.add_argument("--history-events", type=int, default=50, help="measured events per customer (part 5)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
@@ -298,6 +432,12 @@ def main(argv: list[str] | None = None) -> int:
     for line in engine_table(engine):
         print(line)
     print("-" * WIDTH, flush=True)
+
+    cold: dict[str, Any] | None = None
+    if not args.skip_imports:
+        cold = imports.measure()
+        print(imports.table(cold))
+        print("-" * WIDTH, flush=True)
 
     populations = aws_path.measure(events=args.events, histories=tuple(args.histories))
     for line in aws_table(populations):
@@ -329,6 +469,20 @@ def main(argv: list[str] | None = None) -> int:
         for line in simulation_table(simulated, time.perf_counter() - section):
             print(line)
         print("-" * WIDTH, flush=True)
+
+    costed: naive.CostResult | None = None
+    levels: list[naive.HistoryLevel] = []
+    cost_seconds = 0.0
+    if not args.skip_cost:
+        section = time.perf_counter()
+        costed = naive.measure_cost(events=args.cost_events)
+        levels = naive.measure_histories(
+            tuple(args.history_levels), customers=args.history_customers, events_per_customer=args.history_events
+        )
+        cost_seconds = time.perf_counter() - section
+        for line in cost_table(costed, levels, cost_seconds):
+            print(line)
+        print("-" * WIDTH, flush=True)
     seconds = time.perf_counter() - clock
 
     first, last = populations[0], populations[-1]
@@ -337,6 +491,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds_total": round(seconds, 1),
         "machine": host,
         "engine": engine.as_json(),
+        "cold_imports": {"skipped": True} if cold is None else cold,
         "aws": {
             "emulator": list(EMULATOR_NOTES),
             "events_per_population": args.events,
@@ -355,6 +510,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "local_stack": {"skipped": True} if stack is None else stack.as_json(),
         "simulation": {"skipped": True} if simulated is None else simulated.as_json(),
+        "cost": {"skipped": True} if costed is None else cost_json(costed, levels, cost_seconds),
     }
     extra_checks = {}
     if stack is not None:
@@ -362,6 +518,8 @@ def main(argv: list[str] | None = None) -> int:
         extra_checks["local_stack_decide_answered_200"] = stack.decide_ok
     if simulated is not None:
         extra_checks["simulation_counts_add_up"] = simulated.counts_add_up
+    if costed is not None:
+        extra_checks["cost_same_decisions_as_naive"] = costed.same_decisions and all(lv.same_decisions for lv in levels)
     report["checks"] = extra_checks
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")

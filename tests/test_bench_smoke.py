@@ -121,3 +121,24 @@ def test_the_simulation_benchmark_replays_every_logged_event_under_both_policies
     assert result.to_engine is not None
     assert result.to_engine > 0
     assert result.full_queries >= result.read_queries
+
+
+def test_the_naive_baseline_costs_more_requests_and_its_reads_grow_with_history() -> None:
+    from bench import naive
+
+    # Given the same 60 events through this design and through the naive Powertools-idempotency baseline
+    costed = naive.measure_cost(events=60)
+    # Then both decide the same, and the naive one makes more DynamoDB requests per event
+    assert costed.same_decisions
+    assert costed.ours.failed == costed.naive.failed == 0
+    assert costed.naive.per_event()["dynamodb"] > costed.ours.per_event()["dynamodb"]
+    # And at histories of 1 and 50 past interactions, ours costs the same requests and read units per decision
+    short, long = naive.measure_histories((1, 50), customers=1, events_per_customer=20)
+    assert short.same_decisions and long.same_decisions
+    ours_short, ours_long = short.runs["ours"], long.runs["ours"]
+    assert ours_long.requests_per_decision == ours_short.requests_per_decision
+    assert ours_long.meter.rru == ours_short.meter.rru
+    # While the naive one reads more with history (one Query page still, but more bytes and read units)
+    naive_short, naive_long = short.runs["naive"], long.runs["naive"]
+    assert naive_long.meter.bytes_read > 2 * naive_short.meter.bytes_read
+    assert naive_long.meter.rru > naive_short.meter.rru
