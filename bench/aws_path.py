@@ -9,7 +9,7 @@ For each population, on a fresh in-process moto built from template.yaml:
    by the template's rule to the decide queue, and fed to functions.decide.app.handler ten at a time
    with Lambda-shaped events, acknowledging like Lambda's event source mapping.
 
-Product requests are counted on the clients the product builds through shared.aws.client(...);
+Product requests are counted on the clients the product builds through shared.adapters.aws.client(...);
 the harness's own calls (PutEvents ingest, ReceiveMessage, DeleteMessageBatch, inspection) are
 counted apart and never mixed in.
 """
@@ -276,7 +276,7 @@ def _timeline(
 def _decide_history(details: list[dict[str, Any]]) -> None:
     """The past, decided as the handler decides a batch: a fresh Governor, one prefetch, one decide each."""
     from shared import wiring
-    from shared.events import InteractionClosed
+    from shared.domain.events import InteractionClosed
 
     events = [InteractionClosed.model_validate(d) for d in details]
     for start in range(0, len(events), BATCH):
@@ -348,7 +348,7 @@ def _drain(bench: Emulator, run: Counter[str]) -> float:
 
 def _ledger_sizes(bench: Emulator, customer_ids: list[str]) -> list[tuple[int, int]]:
     """(follow-ups kept, item size as DynamoDB JSON) of each customer's ledger after the run, read by the harness."""
-    from shared import ledger
+    from shared.adapters import ledger
 
     sizes = []
     table = bench.stack.names["LedgerTable"]

@@ -38,7 +38,7 @@ BASE_ENVIRONMENT = {
 UNSET = ("AWS_ENDPOINT_URL", "AWS_PROFILE")
 
 EMULATOR_NOTES = (
-    "moto in-process (mock_aws), resources created by infra.provision from template.yaml",
+    "moto in-process (mock_aws), resources created by infra.local.provision from template.yaml",
     "speed-up: TransactWriteItems rollback snapshots only the named items (moto deep-copies whole tables)",
     "speed-up: DynamoDB AttributeValues already in wire form are serialized as they are",
 )
@@ -242,8 +242,8 @@ class RequestCounter:
 
 @dataclass
 class Emulator:
-    stack: Any  # infra.provision.LocalStack
-    product: RequestCounter  # calls the product makes through shared.aws.client(...)
+    stack: Any  # infra.local.provision.ProvisionedResources
+    product: RequestCounter  # calls the product makes through shared.adapters.aws.client(...)
     harness: RequestCounter  # calls this harness makes as the upstream system and as Lambda's poller
     events: Any  # the harness's EventBridge client
     sqs: Any  # the harness's SQS client
@@ -251,7 +251,7 @@ class Emulator:
 
     def product_clients_unchanged(self) -> bool:
         """True while the product still uses the very clients the counter is hooked on, and no other."""
-        from shared import aws
+        from shared.adapters import aws
 
         created = aws.client.cache_info().currsize
         hooked = all(aws.client(c.meta.service_model.service_name) is c for c in self.product.clients)
@@ -271,9 +271,10 @@ def emulator() -> Iterator[Emulator]:
     import boto3
     from moto import mock_aws
 
-    from infra.provision import provision
-    from shared import aws, wiring
-    from shared.clock import EventClock
+    from infra.local.provision import provision
+    from shared import wiring
+    from shared.adapters import aws
+    from shared.adapters.clock import EventClock
 
     try:
         with mock_aws(), item_level_rollback(), plain_attribute_values():

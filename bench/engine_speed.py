@@ -16,11 +16,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench import workload
-from shared.clock import EventClock
-from shared.contacts import ContactLedger
-from shared.engine import decide
-from shared.events import InteractionClosed
-from shared.policy import default_policy
+from shared.adapters.clock import EventClock
+from shared.domain.contacts import ContactLedger
+from shared.domain.engine import decide
+from shared.domain.events import InteractionClosed
+from shared.domain.policy import default_policy
 
 START = datetime(2026, 1, 5, tzinfo=UTC)
 

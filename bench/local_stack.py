@@ -282,7 +282,7 @@ def measure(
     max_backlog: int = MAX_BACKLOG,
     drain_timeout: float = 900.0,
 ) -> LocalStackResult:
-    from cli.local_stack import running
+    from infra.local.stack import running
 
     started = time.perf_counter()
     start = period_start(datetime.now(UTC), days)
@@ -501,8 +501,8 @@ def _import_functions() -> list[logging.StreamHandler[Any]]:
     (Powertools reads its service name and metrics namespace at import); returns their log handlers."""
     import importlib
 
-    from cli.local_stack import functions
     from infra import template
+    from infra.local.stack import functions
 
     variables = template.raw()["Globals"]["Function"]["Environment"]["Variables"]
     os.environ.update({name: value for name, value in variables.items() if isinstance(value, str)})

@@ -8,7 +8,7 @@ a history row for an approval, PutItem the log row, PutEvents one event per deci
 It is NOT concurrency-safe (two deciders can both read the same history and both take the last
 slot of a cap); on sequential traffic it decides exactly as the governor does, checked below.
 
-Both designs run in-process on moto (bench.emulator, resources from infra.provision), fed the same
+Both designs run in-process on moto (bench.emulator, resources from infra.local.provision), fed the same
 events as Lambda-shaped SQS batches of ten. SQS requests (EventBridge's SendMessage, the event
 source mapping's ReceiveMessage and DeleteMessageBatch) are the same for both and counted from
 the batches, not from moto.
@@ -100,10 +100,11 @@ class NaiveDecider:
         return {"batchItemFailures": failures}
 
     def _process(self, detail: dict[str, Any]) -> dict[str, Any]:
-        from shared import decision_log, engine, publisher
-        from shared.contacts import ContactLedger, FollowUp
-        from shared.decision import Action
-        from shared.events import InteractionClosed
+        from shared.adapters import decision_log, publisher
+        from shared.domain import engine
+        from shared.domain.contacts import ContactLedger, FollowUp
+        from shared.domain.decision import Action
+        from shared.domain.events import InteractionClosed
 
         event = InteractionClosed.model_validate(detail)
         followups = []
@@ -238,7 +239,7 @@ class _Design:
     """One design on a fresh emulator: decide batches, count what it asked of AWS."""
 
     def __init__(self, design: str, bench: Any) -> None:
-        from shared import aws
+        from shared.adapters import aws
         from shared.config import settings
 
         self.design, self.bench = design, bench

@@ -1,11 +1,11 @@
 """Part 4: what POST /policy/simulate does with a busy decision log: read 30 days of logged
-decisions back (shared.simulation.logged_since, the day index, never a scan) and replay them
-through the engine under the current and a candidate policy (shared.simulation.simulate).
+decisions back (shared.usecases.simulation.logged_since, the day index, never a scan) and replay them
+through the engine under the current and a candidate policy (shared.usecases.simulation.simulate).
 
 1. Events for many customers, closed over 30 days, are decided in time order by the engine with
    the default policy and the customers' ledgers kept in memory (the event clock: each decided
    as of its closed_at + 30 s), so the log holds what the product would have logged.
-2. The log items (shared.decision_log.to_item) are written with BatchWriteItem into moto
+2. The log items (shared.adapters.decision_log.to_item) are written with BatchWriteItem into moto
    (in process) with the template's DecisionLogTable, then read back with logged_since; moto
    answers each Query by walking every item of the table (no index structure), so the read is
    timed on a smaller log when asked (--simulation-read-events) and said so.
@@ -30,12 +30,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench import workload
-from shared import decision_log, engine
-from shared.clock import EventClock
-from shared.contacts import ContactLedger
-from shared.events import InteractionClosed
-from shared.policy import DEFAULT_POLICY_FILE, Policy, default_policy
-from shared.simulation import Replayable, logged_since, simulate
+from shared.adapters import decision_log
+from shared.adapters.clock import EventClock
+from shared.domain import engine
+from shared.domain.contacts import ContactLedger
+from shared.domain.events import InteractionClosed
+from shared.domain.policy import DEFAULT_POLICY_FILE, Policy, default_policy
+from shared.usecases.simulation import Replayable, logged_since, simulate
 
 START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday: the logged month starts here
 DAYS = 30
@@ -59,12 +60,12 @@ NOTES = tuple(
     for line in (
         "log: decisions of the default policy, made by the engine in time order with in-memory ledgers (event clock);",
         "  written with BatchWriteItem into in-process moto (template's DecisionLogTable, bench.emulator speed-ups).",
-        "read: shared.simulation.logged_since over the days (16 day-shard Queries a day on the day index, projection",
+        "read: simulation.logged_since over the days (16 day-shard Queries a day on the day index, projection",
         "  doc); moto walks every item of the table on each Query (no index structure), so its read time grows with",
         "  the square of the log: timed on a smaller log spanning the same days. Pages at full size: from item sizes.",
         "parse: decision_log.from_item + Replayable.of per item, in memory: the function's own share of the read;",
         "  memory: what the replayable events keep (tracemalloc on {sample:,}, scaled): the function holds them all.",
-        "simulate: shared.simulation.simulate in memory; two engine decisions per event (current and candidate).",
+        "simulate: simulation.simulate in memory; two engine decisions per event (current and candidate).",
         "verdicts: the function's own work (parse + simulate, on this machine) plus {allowance:.0f} ms of DynamoDB",
         "  per Query page of the full log.",
     )

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from shared.contacts import ContactLedger, FollowUp
-from shared.decision import Action, decision_id_for
+from shared.domain.contacts import ContactLedger, FollowUp
+from shared.domain.decision import Action, decision_id_for
 
 CHANNELS = ("phone", "chat", "email", "web", "social", "in_person")
 OUTCOMES = ("resolved", "unresolved", "escalated", "abandoned")

@@ -17,10 +17,10 @@ EXAMPLE = ROOT / "infra" / "example-event.json"
 
 def local(args: argparse.Namespace) -> int:
     from cli import replay
-    from cli.local_stack import LOG_FILE, LocalStack, PortBusy
+    from infra.local.stack import LOG_FILE, LocalGovernor, PortBusy
 
     console = sys.stdout
-    stack = LocalStack(
+    stack = LocalGovernor(
         port=args.port, moto_port=args.moto_port, clock=args.clock, log_to=None if args.verbose else LOG_FILE
     )
     try:
@@ -74,7 +74,7 @@ def replay_command(args: argparse.Namespace) -> int:
 
     details = replay.load(args.file)
     if args.in_process:
-        from cli.local_stack import LOG_FILE, running
+        from infra.local.stack import LOG_FILE, running
 
         with running(port=0, clock=args.clock, log_to=LOG_FILE) as stack:
             report = replay.replay(stack.url, details)

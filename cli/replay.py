@@ -17,8 +17,8 @@ from typing import Any, TextIO
 
 import boto3
 
-from shared import decision_log
-from shared.decision import decision_id_for
+from shared.adapters import decision_log
+from shared.domain.decision import decision_id_for
 
 CHUNK = 100  # POST /events takes at most 100 details
 

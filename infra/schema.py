@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from shared.events import json_schema
+from shared.domain.events import json_schema
 
 SCHEMA_FILE = Path(__file__).resolve().with_name("interaction-closed.schema.json")
 

@@ -1,42 +1,59 @@
-"""Settings read from the environment that template.yaml gives each function."""
+"""Settings read from the environment that template.yaml gives each function.
+
+A pydantic model, so a missing or malformed variable fails at first use with its name, rather
+than deep inside a request.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from functools import cache
 
-from shared.errors import ConfigurationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared.domain.errors import ConfigurationError
+
+# Environment variable -> field. The names are the template's; nothing else spells them.
+_VARIABLES = {
+    "LEDGER_TABLE": "ledger_table",
+    "DECISION_LOG_TABLE": "decision_log_table",
+    "EVENT_BUS_NAME": "event_bus_name",
+    "DEAD_LETTER_QUEUE_URL": "dead_letter_queue_url",
+    "DECISION_RETENTION_DAYS": "decision_retention_days",
+    "POLICY_TABLE": "policy_table",
+    "STATS_TABLE": "stats_table",
+    "POLICY_CACHE_SECONDS": "policy_cache_seconds",
+}
 
 
-@dataclass(frozen=True)
-class Settings:
-    ledger_table: str
-    decision_log_table: str
-    event_bus_name: str
-    dead_letter_queue_url: str | None
-    decision_retention_days: int
-    policy_table: str
-    stats_table: str
-    policy_cache_seconds: float
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ledger_table: str = Field(min_length=1)
+    decision_log_table: str = Field(min_length=1)
+    event_bus_name: str = Field(min_length=1)
+    dead_letter_queue_url: str | None = None
+    decision_retention_days: int = Field(default=400, ge=1, le=3650)
+    policy_table: str = Field(min_length=1)
+    stats_table: str = Field(min_length=1)
+    policy_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
 
 
-def _required(name: str) -> str:
-    value = os.environ.get(name)
-    if not value:
-        raise ConfigurationError(f"environment variable {name} is not set")
-    return value
+def from_environment(environ: dict[str, str] | None = None) -> Settings:
+    source = os.environ if environ is None else environ
+    values = {field: source[name] for name, field in _VARIABLES.items() if source.get(name)}
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as error:
+        by_field = {field: name for name, field in _VARIABLES.items()}
+        problems = [
+            f"{by_field.get(str(p['loc'][0]), p['loc'][0])}: "
+            + ("is not set" if p["type"] == "missing" else str(p["msg"]))
+            for p in error.errors(include_url=False, include_input=False)
+        ]
+        raise ConfigurationError("environment is invalid: " + "; ".join(problems)) from None
 
 
 @cache
 def settings() -> Settings:
-    return Settings(
-        ledger_table=_required("LEDGER_TABLE"),
-        decision_log_table=_required("DECISION_LOG_TABLE"),
-        event_bus_name=_required("EVENT_BUS_NAME"),
-        dead_letter_queue_url=os.environ.get("DEAD_LETTER_QUEUE_URL") or None,
-        decision_retention_days=int(os.environ.get("DECISION_RETENTION_DAYS", "400")),
-        policy_table=_required("POLICY_TABLE"),
-        stats_table=_required("STATS_TABLE"),
-        policy_cache_seconds=float(os.environ.get("POLICY_CACHE_SECONDS", "30")),
-    )
+    return from_environment()

@@ -5,16 +5,17 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import cache
 
-from shared import aws, config
-from shared.clock import Clock, WallClock
+from shared import config
+from shared.adapters import aws
+from shared.adapters.clock import Clock, WallClock
+from shared.adapters.log_queries import DecisionLogQueries
+from shared.adapters.policy_store import CachedPolicy, PolicyStore
+from shared.adapters.preferences import Preferences
+from shared.adapters.publisher import Publisher
+from shared.adapters.stats import Stats
+from shared.adapters.store import DynamoStore
 from shared.config import settings
-from shared.governor import Governor
-from shared.log_queries import DecisionLogQueries
-from shared.policy_store import CachedPolicy, PolicyStore
-from shared.preferences import Preferences
-from shared.publisher import Publisher
-from shared.stats import Stats
-from shared.store import DynamoStore
+from shared.usecases.decide import Governor
 
 _clock: Clock = WallClock()
 

@@ -46,7 +46,7 @@ def aws() -> Iterator[Any]:
     import boto3
     from moto import mock_aws
 
-    from infra.provision import provision
+    from infra.local.provision import provision
     from shared import wiring
 
     with mock_aws():
@@ -149,7 +149,7 @@ def outbound(aws: Any) -> Any:
 def log_items(stack: Any) -> list[dict[str, Any]]:
     import boto3
 
-    from shared import decision_log
+    from shared.adapters import decision_log
 
     items = boto3.client("dynamodb").scan(TableName=stack.names["DecisionLogTable"], ConsistentRead=True)["Items"]
     return [decision_log.from_item(item).model_dump(mode="json") for item in items]
@@ -158,7 +158,7 @@ def log_items(stack: Any) -> list[dict[str, Any]]:
 def ledger_of(stack: Any, customer_id: str) -> Any:
     import boto3
 
-    from shared import ledger
+    from shared.adapters import ledger
 
     answer = boto3.client("dynamodb").get_item(
         TableName=stack.names["LedgerTable"], Key=ledger.key(customer_id), ConsistentRead=True

@@ -16,14 +16,14 @@ from pydantic import TypeAdapter, ValidationError
 
 from functions.admin_api.models import ContactState, DecisionPage, PreferencesChange, PreferencesView, StatsReport
 from shared import wiring
-from shared.contact_state import contact_state
-from shared.decision import Action, Decision, Reason
-from shared.errors import InvalidInput, NotFound
-from shared.events import CustomerId
-from shared.http import caller, install_error_handlers
-from shared.log_queries import DecisionQuery
-from shared.preferences import as_json
-from shared.stats import summary
+from shared.adapters.log_queries import DecisionQuery
+from shared.adapters.preferences import as_json
+from shared.adapters.stats import summary
+from shared.api.http import caller, install_error_handlers
+from shared.domain.contact_state import contact_state
+from shared.domain.decision import Action, Decision, Reason
+from shared.domain.errors import InvalidInput, NotFound
+from shared.domain.events import CustomerId
 
 logger = Logger()
 tracer = Tracer()

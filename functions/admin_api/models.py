@@ -4,7 +4,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.decision import Decision
+from shared.domain.decision import Decision
 
 
 class DecisionPage(BaseModel):

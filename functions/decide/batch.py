@@ -19,12 +19,14 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parser import ValidationError, parse
 
-from shared import aws, faults, wiring
-from shared.clock import Clock
+from shared import faults, wiring
+from shared.adapters import aws
+from shared.adapters.clock import Clock
+from shared.adapters.envelope import InteractionClosedEnvelope
 from shared.config import settings
-from shared.decision import Decision
-from shared.errors import field_problems
-from shared.events import InteractionClosed, InteractionClosedEnvelope
+from shared.domain.decision import Decision
+from shared.domain.errors import field_problems
+from shared.domain.events import InteractionClosed
 
 logger = Logger(child=True)
 

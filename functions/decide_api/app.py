@@ -14,11 +14,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
-from shared import connect, wiring
-from shared.decision import Decision
-from shared.errors import InvalidInput, PublishFailed, TransientFailure, field_problems
-from shared.events import InteractionClosed
-from shared.http import install_error_handlers
+from shared import wiring
+from shared.api import connect
+from shared.api.http import install_error_handlers
+from shared.domain.decision import Decision
+from shared.domain.errors import InvalidInput, PublishFailed, TransientFailure, field_problems
+from shared.domain.events import InteractionClosed
 
 logger = Logger()
 tracer = Tracer()

@@ -11,9 +11,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared import wiring
+from shared.api.http import install_error_handlers
 from shared.config import settings
-from shared.http import install_error_handlers
-from shared.ingest import ingest
+from shared.usecases.ingest import ingest
 
 logger = Logger()
 tracer = Tracer()

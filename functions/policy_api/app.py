@@ -21,12 +21,12 @@ from functions.policy_api.models import (
     VersionList,
 )
 from shared import wiring
+from shared.adapters.policy_store import StoredPolicy, diff, policy_document
+from shared.api.http import caller, install_error_handlers
 from shared.config import settings
-from shared.errors import InvalidInput, PreconditionRequired, field_problems
-from shared.http import caller, install_error_handlers
-from shared.policy import Policy
-from shared.policy_store import StoredPolicy, diff, policy_document
-from shared.simulation import logged_since, simulate
+from shared.domain.errors import InvalidInput, PreconditionRequired, field_problems
+from shared.domain.policy import Policy
+from shared.usecases.simulation import logged_since, simulate
 
 logger = Logger()
 tracer = Tracer()

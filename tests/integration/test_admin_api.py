@@ -14,11 +14,13 @@ import boto3
 import pytest
 
 from infra.lambda_runtime import LambdaContext, api_gateway_event
-from shared import decision_log, engine, wiring
-from shared.clock import FixedClock
-from shared.contacts import ContactLedger
-from shared.events import InteractionClosed
-from shared.policy import default_policy
+from shared import wiring
+from shared.adapters import decision_log
+from shared.adapters.clock import FixedClock
+from shared.domain import engine
+from shared.domain.contacts import ContactLedger
+from shared.domain.events import InteractionClosed
+from shared.domain.policy import default_policy
 from tests.conftest import NOW, detail, drain, put_events
 
 ROUTES = {

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from infra.lambda_runtime import LambdaContext, api_gateway_event
 from shared import wiring
-from shared.clock import FixedClock
+from shared.adapters.clock import FixedClock
 from tests.conftest import NOW, detail, drain, ledger_of, log_items
 
 
@@ -86,7 +86,7 @@ def test_decide_refuses_a_bad_body_with_400_naming_the_field(aws: Any, body: Any
 
 def test_decide_answers_503_when_the_decision_cannot_be_published_and_the_retry_publishes_it(outbound: Any) -> None:
     # Given EventBridge refusing PutEvents for a while
-    from shared import aws as clients
+    from shared.adapters import aws as clients
 
     refusing = {"on": True}
 

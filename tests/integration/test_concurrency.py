@@ -1,7 +1,7 @@
 """16 deciders at once for one customer, against moto in server mode (shared state, real HTTP).
 
 The design rests on one conditional request per slot. DynamoDB applies each request atomically;
-moto does not, so the emulator serves one DynamoDB request at a time (infra/emulator.py), which is
+moto does not, so the emulator serves one DynamoDB request at a time (infra/local/emulator.py), which is
 that guarantee and no more: the read-decide-write across requests still races, as on AWS.
 A barrier makes every decider read the ledger before any of
 them commits, so all but one lose their condition and must decide again on the fresh state."""
@@ -18,12 +18,12 @@ from typing import Any
 import boto3
 import pytest
 
-from shared import aws as aws_clients
-from shared.clock import FixedClock
-from shared.errors import LedgerContention
-from shared.events import InteractionClosed
-from shared.governor import Governor, Outcome
-from shared.store import DynamoStore
+from shared.adapters import aws as aws_clients
+from shared.adapters.clock import FixedClock
+from shared.adapters.store import DynamoStore
+from shared.domain.errors import LedgerContention
+from shared.domain.events import InteractionClosed
+from shared.usecases.decide import Governor, Outcome
 from tests.conftest import NOW, detail
 
 DECIDERS = 16
@@ -31,9 +31,9 @@ DECIDERS = 16
 
 @pytest.fixture
 def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """moto in server mode with DynamoDB's per-request atomicity (infra/emulator.py)."""
-    from infra import emulator
-    from infra.provision import provision
+    """moto in server mode with DynamoDB's per-request atomicity (infra/local/emulator.py)."""
+    from infra.local import emulator
+    from infra.local.provision import provision
 
     server, endpoint = emulator.start()
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)

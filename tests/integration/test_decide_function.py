@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from shared import wiring
-from shared.clock import FixedClock
+from shared.adapters.clock import FixedClock
 from tests.conftest import NOW, detail, drain, end_visibility, handle_batch, ledger_of, log_items, put_events
 
 
@@ -147,7 +147,7 @@ def test_a_throttled_commit_fails_that_record_alone_and_its_retry_decides_once(a
                 "TransactWriteItems",
             )
 
-    from shared import aws as aws_clients
+    from shared.adapters import aws as aws_clients
 
     aws_clients.client("dynamodb").meta.events.register("provide-client-params.dynamodb.TransactWriteItems", throttle)
     # When the batch is handled
@@ -172,7 +172,7 @@ def test_a_record_whose_decision_could_not_be_published_is_retried_and_republish
             failures["left"] -= 1
             raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "PutEvents")
 
-    from shared import aws as aws_clients
+    from shared.adapters import aws as aws_clients
 
     aws_clients.client("events").meta.events.register("before-call.events.PutEvents", refuse)
     put_events(aws, [detail(event_id="e-1", interaction_id="i-1", customer_id="c-1")])

@@ -12,8 +12,8 @@ import pytest
 
 from infra.lambda_runtime import LambdaContext, api_gateway_event
 from shared import wiring
-from shared.clock import FixedClock
-from shared.events import InteractionClosed
+from shared.adapters.clock import FixedClock
+from shared.domain.events import InteractionClosed
 from tests.conftest import NOW, detail
 
 
@@ -89,17 +89,17 @@ def test_a_change_based_on_a_stale_version_is_refused_with_412_and_changes_nothi
 
 def test_the_412_holds_even_when_both_editors_pass_the_read_check() -> None:
     # Given an editor who read version 0 and is about to commit, while another commits first
-    from shared.policy import Policy
+    from shared.domain.policy import Policy
 
     store = wiring.policy_store()
     store.save(Policy(survey_sample_rate=0.5), based_on=0, author="first", comment="first")
     # When the slower one's transaction runs with the same based_on (its own read check long passed)
-    from shared.errors import VersionConflict
-    from shared.policy_store import PolicyStore
+    from shared.adapters.policy_store import PolicyStore
+    from shared.domain.errors import VersionConflict
 
     class SlowReader(PolicyStore):
         def current(self) -> Any:  # what this editor saw before the other committed
-            from shared.policy_store import builtin
+            from shared.adapters.policy_store import builtin
 
             return builtin()
 

@@ -14,13 +14,14 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from shared import engine, ledger
-from shared.clock import FixedClock
-from shared.contacts import ContactLedger
-from shared.events import InteractionClosed
-from shared.governor import Governor
-from shared.policy import default_policy
-from shared.store import AlreadyDecided, Committed, DynamoStore, LedgerChanged, MemoryStore, Store
+from shared.adapters import ledger
+from shared.adapters.clock import FixedClock
+from shared.adapters.store import AlreadyDecided, Committed, DynamoStore, LedgerChanged, MemoryStore, Store
+from shared.domain import engine
+from shared.domain.contacts import ContactLedger
+from shared.domain.events import InteractionClosed
+from shared.domain.policy import default_policy
+from shared.usecases.decide import Governor
 from tests.conftest import NOW, detail
 
 POLICY = default_policy()

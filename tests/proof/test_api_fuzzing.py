@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from infra import openapi
 from infra.lambda_runtime import LambdaContext, api_gateway_event
 from shared import wiring
-from shared.clock import FixedClock
+from shared.adapters.clock import FixedClock
 from tests.conftest import NOW, detail
 
 MODULES = {name: module for name, (module, _) in openapi.APIS.items()}
@@ -46,7 +46,7 @@ def every_environment() -> Iterator[None]:
     import boto3
     from moto import mock_aws
 
-    from infra.provision import provision
+    from infra.local.provision import provision
 
     saved = dict(os.environ)
     with mock_aws():

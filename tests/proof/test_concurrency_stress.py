@@ -20,8 +20,8 @@ from typing import Any
 import boto3
 import pytest
 
-from shared import aws as aws_clients
 from shared import wiring
+from shared.adapters import aws as aws_clients
 from tests.conftest import detail
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,8 +36,8 @@ pytestmark = pytest.mark.server
 
 @pytest.fixture
 def emulated(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from infra import emulator
-    from infra.provision import provision
+    from infra.local import emulator
+    from infra.local.provision import provision
 
     server, endpoint = emulator.start()
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
@@ -113,7 +113,7 @@ def test_many_deciders_in_threads_and_processes_never_exceed_a_cap(emulated: Any
     by_customer: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for decision in approved:
         by_customer[decision["customer_id"]].append(decision)
-    from shared import ledger
+    from shared.adapters import ledger
 
     for customer, mine in by_customer.items():
         # And every approval is in the ledger, in commit order, and the ledger holds nothing else

@@ -13,8 +13,8 @@ import boto3
 import pytest
 
 from shared import faults, wiring
-from shared.clock import FixedClock
-from shared.decision import decision_id_for
+from shared.adapters.clock import FixedClock
+from shared.domain.decision import decision_id_for
 from tests.conftest import NOW, detail, drain, ledger_of, log_items, put_events
 
 

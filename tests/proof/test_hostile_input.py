@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from infra.lambda_runtime import LambdaContext, api_gateway_event, receive_batch, sqs_event
 from shared import wiring
-from shared.clock import FixedClock
+from shared.adapters.clock import FixedClock
 from tests.conftest import NOW, detail, log_items
 
 VALID = detail(event_id="evt-hostile", interaction_id="int-hostile", customer_id="cust-hostile")

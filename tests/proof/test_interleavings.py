@@ -14,11 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from shared import engine
-from shared.contacts import ContactLedger
-from shared.events import InteractionClosed
-from shared.policy import default_policy
-from shared.store import AlreadyDecided, Committed, DynamoStore, LedgerChanged, MemoryStore, Store
+from shared.adapters.store import AlreadyDecided, Committed, DynamoStore, LedgerChanged, MemoryStore, Store
+from shared.domain import engine
+from shared.domain.contacts import ContactLedger
+from shared.domain.events import InteractionClosed
+from shared.domain.policy import default_policy
 from tests.conftest import NOW, detail
 
 POLICY = default_policy()
@@ -116,7 +116,7 @@ def test_every_interleaving_keeps_the_caps_in_the_memory_store(plan: list[list[s
 
 def dynamo_store() -> DynamoStore:
     """DynamoDB (moto) with the template's tables; call inside mock_aws."""
-    from infra.provision import provision
+    from infra.local.provision import provision
 
     stack = provision(boto3.Session(region_name="us-east-1"))
     return DynamoStore(

@@ -16,7 +16,7 @@ import pytest
 
 from infra.lambda_runtime import LambdaContext, api_gateway_event
 from shared import wiring
-from shared.clock import FixedClock
+from shared.adapters.clock import FixedClock
 from tests.conftest import NOW, detail, drain, log_items, put_events
 
 SERVICE_LOGGER = "followup-governor"  # POWERTOOLS_SERVICE_NAME: every function's Logger and its children

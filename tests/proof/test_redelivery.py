@@ -15,7 +15,7 @@ import pytest
 
 from infra.lambda_runtime import receive_batch
 from shared import wiring
-from shared.clock import FixedClock
+from shared.adapters.clock import FixedClock
 from tests.conftest import NOW, detail, drain, handle_batch, ledger_of, log_items, put_events
 
 CHANNELS = ["phone", "chat", "email", "web", "social", "in_person"]

@@ -3,7 +3,7 @@ several customers: the batch never raises, only the records the failure touched 
 once the fault clears their redelivery leaves every event with exactly one decision, every ledger
 moved once per approval, every decision counted once in the stats and published at least once.
 
-Faults are raised by botocore event hooks on the product's own cached clients (shared.aws.client),
+Faults are raised by botocore event hooks on the product's own cached clients (shared.adapters.aws.client),
 so moto stays the only AWS: a throttle or a connect timeout before the request is sent (nothing
 happened on the server), a read timeout after the response came back (the write happened, the
 caller never learnt it).
@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutError
 
-from shared import aws as aws_clients
 from shared import wiring
-from shared.clock import FixedClock
+from shared.adapters import aws as aws_clients
+from shared.adapters.clock import FixedClock
 from tests.conftest import NOW, detail, drain, end_visibility, handle_batch, ledger_of, log_items, put_events
 
 CLOSED = NOW.replace(hour=11)

@@ -5,11 +5,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from cli.local_stack import LocalStack, running
+from infra.local.stack import LocalGovernor, running
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
+def stack() -> Iterator[LocalGovernor]:
     """One local stack per test module, on free ports, in this process."""
     saved = dict(os.environ)
     with running(port=0, log_to=None) as local:

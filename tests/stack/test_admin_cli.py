@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 
 from cli import main as cli_main
-from cli.local_stack import LocalStack
+from infra.local.stack import LocalGovernor
 from tests.conftest import detail
 
 pytestmark = pytest.mark.server
 
 
-def governor(capsys: pytest.CaptureFixture[str], stack: LocalStack, *args: str) -> tuple[int, str]:
+def governor(capsys: pytest.CaptureFixture[str], stack: LocalGovernor, *args: str) -> tuple[int, str]:
     command, *rest = args
     code = cli_main.main([command, "--url", stack.url, "--author", "sam", *rest])
     return code, capsys.readouterr().out
@@ -27,7 +27,7 @@ def fresh(**overrides: Any) -> dict[str, Any]:
     return detail(closed_at=(datetime.now(UTC) - timedelta(minutes=5)).isoformat(), **overrides)
 
 
-def post_and_drain(stack: LocalStack, details: list[dict[str, Any]]) -> None:
+def post_and_drain(stack: LocalGovernor, details: list[dict[str, Any]]) -> None:
     import urllib.request
 
     request = urllib.request.Request(
@@ -42,7 +42,7 @@ def post_and_drain(stack: LocalStack, details: list[dict[str, Any]]) -> None:
 
 
 def test_an_admin_answers_a_complaint_from_the_command_line(
-    stack: LocalStack, capsys: pytest.CaptureFixture[str]
+    stack: LocalGovernor, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given a customer surveyed once, then refused a second survey the same day
     post_and_drain(stack, [fresh(event_id="adm-1", interaction_id="adm-i1", customer_id="cust-cli")])
@@ -76,7 +76,9 @@ def test_an_admin_answers_a_complaint_from_the_command_line(
     assert {"adm-1", "adm-2"} <= {r["event_id"] for r in rows}
 
 
-def test_refusals_exit_non_zero_with_the_field_to_change(stack: LocalStack, capsys: pytest.CaptureFixture[str]) -> None:
+def test_refusals_exit_non_zero_with_the_field_to_change(
+    stack: LocalGovernor, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out = governor(capsys, stack, "decisions", "--customer", "c-1", "--reason", "BOGUS")
     assert code == 1 and "reason" in out
     code, out = governor(capsys, stack, "decisions", "--since", "90d")

@@ -55,7 +55,7 @@ def test_governor_local_replays_the_sample_serves_and_stops_cleanly_on_ctrl_c(tm
     import sys
     import time
 
-    from cli.local_stack import ROOT
+    from infra.local.stack import ROOT
 
     # Given a small sample file and a free port
     sample = tmp_path / "sample.ndjson"

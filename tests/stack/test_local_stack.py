@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 
 from cli import main as cli_main
-from cli.local_stack import LocalStack, PortBusy, routes
-from shared.decision import decision_id_for
+from infra.local.stack import LocalGovernor, PortBusy, routes
+from shared.domain.decision import decision_id_for
 from tests.conftest import detail
 
 pytestmark = pytest.mark.server
 
 
-def call(stack: LocalStack, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+def call(stack: LocalGovernor, method: str, path: str, body: Any = None) -> tuple[int, Any]:
     data = body.encode() if isinstance(body, str) else json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(
         stack.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
@@ -37,14 +37,14 @@ def fresh(**overrides: Any) -> dict[str, Any]:
     return detail(closed_at=(datetime.now(UTC) - timedelta(minutes=5)).isoformat(), **overrides)
 
 
-def logged(stack: LocalStack, event_id: str) -> dict[str, Any] | None:
+def logged(stack: LocalGovernor, event_id: str) -> dict[str, Any] | None:
     from shared.wiring import store
 
     decision = store().get_decision(decision_id_for(event_id))
     return decision.model_dump(mode="json") if decision else None
 
 
-def test_events_posted_to_the_gateway_are_decided_through_bus_queue_and_poller(stack: LocalStack) -> None:
+def test_events_posted_to_the_gateway_are_decided_through_bus_queue_and_poller(stack: LocalGovernor) -> None:
     # Given ten events for three customers, one of them malformed
     items = [fresh(event_id=f"st-e{i}", interaction_id=f"st-i{i}", customer_id=f"st-c{i % 3}") for i in range(9)]
     items.insert(4, fresh(event_id="st-bad", channel="carrier-pigeon"))
@@ -62,7 +62,7 @@ def test_events_posted_to_the_gateway_are_decided_through_bus_queue_and_poller(s
     assert sorted(surveys) == ["st-c0", "st-c1", "st-c2"]
 
 
-def test_decide_over_http_answers_the_decision_and_matches_the_queue_path(stack: LocalStack) -> None:
+def test_decide_over_http_answers_the_decision_and_matches_the_queue_path(stack: LocalGovernor) -> None:
     # Given an event decided through the queue
     event = fresh(event_id="st-sync-1", interaction_id="st-sync-i1", customer_id="st-sync-c1", outcome="escalated")
     call(stack, "POST", "/events", event)
@@ -75,13 +75,13 @@ def test_decide_over_http_answers_the_decision_and_matches_the_queue_path(stack:
     assert decision["action"] == "callback"
 
 
-def test_decide_over_http_refuses_a_bad_body_with_400_naming_the_field(stack: LocalStack) -> None:
+def test_decide_over_http_refuses_a_bad_body_with_400_naming_the_field(stack: LocalGovernor) -> None:
     status, error = call(stack, "POST", "/decide", fresh(outcome="maybe"))
     assert status == 400
     assert [f["field"] for f in error["fields"]] == ["outcome"]
 
 
-def test_every_route_in_the_template_is_served_by_the_gateway(stack: LocalStack) -> None:
+def test_every_route_in_the_template_is_served_by_the_gateway(stack: LocalGovernor) -> None:
     # Given every route template.yaml declares
     declared = routes()
     assert {(r.method, r.path) for r in declared} >= {("POST", "/events"), ("POST", "/decide")}
@@ -95,13 +95,13 @@ def test_every_route_in_the_template_is_served_by_the_gateway(stack: LocalStack)
         assert (isinstance(body, dict) and "code" in body) or status < 300
 
 
-def test_unknown_routes_and_methods_get_json_404_and_405(stack: LocalStack) -> None:
+def test_unknown_routes_and_methods_get_json_404_and_405(stack: LocalGovernor) -> None:
     assert call(stack, "GET", "/nowhere")[0] == 404
     status, body = call(stack, "GET", "/events")
     assert (status, body["code"]) == (405, "METHOD_NOT_ALLOWED")
 
 
-def test_health_reports_moto_resources_pollers_and_queue_depths(stack: LocalStack) -> None:
+def test_health_reports_moto_resources_pollers_and_queue_depths(stack: LocalGovernor) -> None:
     status, health = call(stack, "GET", "/health")
     assert status == 200
     assert health["status"] == "ok"
@@ -112,20 +112,20 @@ def test_health_reports_moto_resources_pollers_and_queue_depths(stack: LocalStac
     assert set(health["queues"]) == {"DecideQueue", "DecideDeadLetterQueue"}
 
 
-def test_a_second_stack_on_a_busy_port_says_so(stack: LocalStack) -> None:
+def test_a_second_stack_on_a_busy_port_says_so(stack: LocalGovernor) -> None:
     with pytest.raises(PortBusy, match=f"port {stack.port}"):
-        LocalStack(port=stack.port, log_to=None).start()
+        LocalGovernor(port=stack.port, log_to=None).start()
 
 
 def test_governor_local_exits_non_zero_when_its_port_is_busy(
-    stack: LocalStack, capsys: pytest.CaptureFixture[str]
+    stack: LocalGovernor, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert cli_main.main(["local", "--port", str(stack.port), "--no-replay"]) == 2
     assert "busy" in capsys.readouterr().err
 
 
 def test_replay_sends_a_file_through_the_running_stack_and_summarises(
-    stack: LocalStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    stack: LocalGovernor, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given a file of details and EventBridge entries, with one invalid event
     lines = [

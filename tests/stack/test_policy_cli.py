@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from cli import main as cli_main
-from cli.local_stack import LocalStack
+from infra.local.stack import LocalGovernor
 
 pytestmark = pytest.mark.server
 
 
-def governor(stack: LocalStack, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+def governor(stack: LocalGovernor, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
     code = cli_main.main(["policy", "--url", stack.url, "--author", "maria", *args])
     return code, capsys.readouterr().out
 
@@ -25,7 +25,7 @@ def write(tmp_path: Path, name: str, text: str) -> str:
 
 
 def test_marketing_ops_change_simulate_roll_back_from_the_command_line(
-    stack: LocalStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    stack: LocalGovernor, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given a policy file with mistakes
     bad = write(tmp_path, "bad.yaml", "survey_sample_rate: 1.5\ncaps:\n  survey:\n    - {max: 1, days: 0}\n")
@@ -74,7 +74,7 @@ def test_an_unreachable_api_exits_with_code_4(tmp_path: Path, capsys: pytest.Cap
 
 
 def test_an_unreadable_file_exits_with_code_1(
-    stack: LocalStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    stack: LocalGovernor, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out = governor(stack, capsys, "validate", write(tmp_path, "broken.json", "{not json"))
     assert code == 1

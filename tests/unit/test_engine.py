@@ -13,11 +13,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from shared import engine
-from shared.contacts import ContactLedger, FollowUp
-from shared.decision import Action, Decision, DecisionInput, Reason, RuleCheck, decision_id_for
-from shared.events import InteractionClosed
-from shared.policy import Caps, Enabled, Policy, Skip, Window, default_policy
+from shared.domain import engine
+from shared.domain.contacts import ContactLedger, FollowUp
+from shared.domain.decision import Action, Decision, DecisionInput, Reason, RuleCheck, decision_id_for
+from shared.domain.events import InteractionClosed
+from shared.domain.policy import Caps, Enabled, Policy, Skip, Window, default_policy
 from tests.conftest import NOW, detail
 
 POLICY = default_policy()

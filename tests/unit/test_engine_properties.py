@@ -17,13 +17,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import event as note
 from hypothesis import strategies as st
 
-from shared import engine
-from shared.clock import FixedClock
-from shared.decision import Action, Decision, Reason, decision_id_for
-from shared.events import InteractionClosed
-from shared.governor import Governor, Outcome
-from shared.policy import QuietHours, default_policy
-from shared.store import MemoryStore
+from shared.adapters.clock import FixedClock
+from shared.adapters.store import MemoryStore
+from shared.domain import engine
+from shared.domain.decision import Action, Decision, Reason, decision_id_for
+from shared.domain.events import InteractionClosed
+from shared.domain.policy import QuietHours, default_policy
+from shared.usecases.decide import Governor, Outcome
 from tests.conftest import detail
 
 POLICY = default_policy()

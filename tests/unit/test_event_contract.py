@@ -19,8 +19,9 @@ from pydantic import ValidationError
 
 from functions.decide.batch import InvalidEvent, parse_body
 from infra import sample_events, schema
-from shared.clock import EventClock, FixedClock
-from shared.events import MAX_ATTRIBUTES_BYTES, InteractionClosed, InteractionClosedEnvelope
+from shared.adapters.clock import EventClock, FixedClock
+from shared.adapters.envelope import InteractionClosedEnvelope
+from shared.domain.events import MAX_ATTRIBUTES_BYTES, InteractionClosed
 from tests.conftest import NOW, detail, put_events
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from shared import engine
-from shared.contacts import ContactLedger
-from shared.events import InteractionClosed
-from shared.policy import Policy, default_policy
+from shared.domain import engine
+from shared.domain.contacts import ContactLedger
+from shared.domain.events import InteractionClosed
+from shared.domain.policy import Policy, default_policy
 from tests.conftest import NOW, detail
 
 VIP_AND_ACME = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from shared.decision import Action, Decision
+from shared.domain.decision import Action, Decision
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from shared import engine, faults
-from shared.clock import Clock, WallClock
-from shared.contacts import ContactLedger
-from shared.decision import Decision
-from shared.errors import LedgerContention
-from shared.events import InteractionClosed
-from shared.policy import Policy, default_policy
-from shared.store import AlreadyDecided, Committed, LedgerChanged, Store
+from shared import faults
+from shared.adapters.clock import Clock, WallClock
+from shared.adapters.store import AlreadyDecided, Committed, LedgerChanged, Store
+from shared.domain import engine
+from shared.domain.contacts import ContactLedger
+from shared.domain.decision import Decision
+from shared.domain.errors import LedgerContention
+from shared.domain.events import InteractionClosed
+from shared.domain.policy import Policy, default_policy
 
 MAX_ATTEMPTS = 12
 

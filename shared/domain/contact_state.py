@@ -7,10 +7,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from shared.contacts import ContactLedger
-from shared.decision import Action, format_utc
-from shared.engine import ANY_KIND, next_allowed, window_load
-from shared.policy import Policy, Window
+from shared.domain.contacts import ContactLedger
+from shared.domain.decision import Action, format_utc
+from shared.domain.engine import ANY_KIND, next_allowed, window_load
+from shared.domain.policy import Policy, Window
 
 
 def _windows(kind: str, taken: list[datetime], windows: tuple[Window, ...], now: datetime) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.decision import Decision, format_utc
+from shared.domain.decision import Decision, format_utc
 
 KEY = "decision_id"
 BY_CUSTOMER = "by-customer"

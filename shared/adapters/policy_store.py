@@ -19,10 +19,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shared import aws
-from shared.decision import format_utc
-from shared.errors import InvalidInput, NotFound, VersionConflict
-from shared.policy import Policy, default_policy
+from shared.adapters import aws
+from shared.domain.decision import format_utc
+from shared.domain.errors import InvalidInput, NotFound, VersionConflict
+from shared.domain.policy import Policy, default_policy
 
 POLICY_ID = "contact-policy"
 CURRENT = "current"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared import aws, decision_log, ledger
-from shared.contacts import OPT_OUT_KINDS, ContactLedger, OptOut
-from shared.decision import format_utc
+from shared.adapters import aws, decision_log, ledger
+from shared.domain.contacts import OPT_OUT_KINDS, ContactLedger, OptOut
+from shared.domain.decision import format_utc
 
 
 def as_json(state: ContactLedger) -> dict[str, Any]:

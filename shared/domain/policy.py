@@ -10,7 +10,7 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from shared.events import Channel, InteractionClosed, Label, Outcome, known_timezones
+from shared.domain.events import Channel, InteractionClosed, Label, Outcome, known_timezones
 
 DEFAULT_POLICY_FILE = Path(__file__).with_name("default_policy.json")
 
@@ -217,5 +217,5 @@ def merged(base: Base, rules: Rules) -> Base:
 
 @cache
 def default_policy() -> Policy:
-    """The documented default policy (shared/default_policy.json, see docs/policy.md)."""
+    """The documented default policy (shared/domain/default_policy.json, see docs/policy.md)."""
     return Policy.model_validate(json.loads(DEFAULT_POLICY_FILE.read_text()))

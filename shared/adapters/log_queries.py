@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared import aws, decision_log
-from shared.decision import Action, Decision, Reason, format_utc
-from shared.errors import InvalidInput
+from shared.adapters import aws, decision_log
+from shared.domain.decision import Action, Decision, Reason, format_utc
+from shared.domain.errors import InvalidInput
 
 MAX_RANGE = timedelta(days=31)
 MAX_LIMIT = 2000  # the API allows 500 a page; exports read 2000

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
-from shared.events import Channel, InteractionClosed, Outcome
+from shared.domain.events import Channel, InteractionClosed, Outcome
 
 
 def _utc_text(value: datetime) -> str:

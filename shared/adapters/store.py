@@ -14,10 +14,10 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from shared import aws, decision_log, ledger
-from shared.contacts import ContactLedger
-from shared.decision import Decision
-from shared.errors import TransientFailure
+from shared.adapters import aws, decision_log, ledger
+from shared.domain.contacts import ContactLedger
+from shared.domain.decision import Decision
+from shared.domain.errors import TransientFailure
 
 CONDITION_FAILED = "ConditionalCheckFailed"
 

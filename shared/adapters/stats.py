@@ -16,8 +16,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shared import aws, decision_log
-from shared.decision import Decision, format_utc
+from shared.adapters import aws, decision_log
+from shared.domain.decision import Decision, format_utc
 
 STATS_SHARDS = 32
 ATTEMPTS = 6

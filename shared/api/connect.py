@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from shared.decision import Decision
+from shared.domain.decision import Decision
 
 _INTEGERS = ("handle_seconds", "contact_attempts", "reopen_count")
 _NUMBERS = ("sentiment",)

@@ -1,6 +1,6 @@
 """`governor local`: the whole governor on the embedded AWS emulator, talked to like production.
 
-- moto in server mode on 127.0.0.1, with every data resource of template.yaml (infra.provision);
+- moto in server mode on 127.0.0.1, with every data resource of template.yaml (infra.local.provision);
 - one poller per SQS event source of the template, calling its handler with real SQS batch
   events and honouring partial batch responses (failed records come back after a short backoff,
   and SQS moves them to the dead-letter queue after maxReceiveCount);
@@ -31,14 +31,15 @@ from typing import Any, TextIO
 
 import boto3
 
-from infra import emulator, template
-from infra.emulator import free_port
+from infra import template
 from infra.lambda_runtime import LambdaContext, acknowledge, api_gateway_event, receive_batch, sqs_event
-from infra.provision import provision
+from infra.local import emulator
+from infra.local.emulator import free_port
+from infra.local.provision import provision
 from shared import wiring
-from shared.clock import EventClock, WallClock
+from shared.adapters.clock import EventClock, WallClock
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 DEFAULT_PORT = 8765
 LOG_FILE = ROOT / ".local" / "functions.log"
@@ -177,7 +178,7 @@ class Poller(threading.Thread):
 
 
 @dataclass
-class LocalStack:
+class LocalGovernor:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     moto_port: int = 0
@@ -199,7 +200,7 @@ class LocalStack:
     def moto_endpoint(self) -> str:
         return f"http://127.0.0.1:{self.moto_port}"
 
-    def start(self) -> LocalStack:
+    def start(self) -> LocalGovernor:
         # Bind the gateway first: a busy port must fail before anything else starts.
         try:
             self._server = ThreadingHTTPServer((self.host, self.port), _gateway_handler(self))
@@ -325,7 +326,7 @@ class LocalStack:
         return False
 
 
-def _gateway_handler(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
+def _gateway_handler(stack: LocalGovernor) -> type[BaseHTTPRequestHandler]:
     table = routes()
 
     class Gateway(BaseHTTPRequestHandler):
@@ -411,8 +412,8 @@ def _gateway_handler(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def running(**options: Any) -> Iterator[LocalStack]:
-    stack = LocalStack(**options).start()
+def running(**options: Any) -> Iterator[LocalGovernor]:
+    stack = LocalGovernor(**options).start()
     try:
         yield stack
     finally:

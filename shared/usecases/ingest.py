@@ -10,9 +10,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from shared import aws
-from shared.errors import InvalidInput, field_problems
-from shared.events import InteractionClosed
+from shared.adapters import aws
+from shared.domain.errors import InvalidInput, field_problems
+from shared.domain.events import InteractionClosed
 
 MAX_EVENTS = 100
 SOURCE = "followup.governor.ingest"

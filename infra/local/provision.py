@@ -18,7 +18,7 @@ DATA_TYPES = ("AWS::Events::EventBus", "AWS::SQS::Queue", "AWS::DynamoDB::Table"
 
 
 @dataclass
-class LocalStack:
+class ProvisionedResources:
     """What was created: logical id -> physical name, URL and ARN, and each function's environment."""
 
     stack: str
@@ -89,12 +89,14 @@ class LocalStack:
         return {name: str(self.resolve(value)) for name, value in variables.items()}
 
 
-def provision(session: Any, stack: str = "governor-local", parameters: dict[str, str] | None = None) -> LocalStack:
+def provision(
+    session: Any, stack: str = "governor-local", parameters: dict[str, str] | None = None
+) -> ProvisionedResources:
     """Creates the template's bus, queues, tables and rules through `session` (a boto3 Session)."""
     translated = template.translated()
     defaults = {k: str(v.get("Default", "")) for k, v in translated.get("Parameters", {}).items()}
     region = session.region_name or "us-east-1"
-    local = LocalStack(stack=stack, region=region, parameters={**defaults, **(parameters or {})})
+    local = ProvisionedResources(stack=stack, region=region, parameters={**defaults, **(parameters or {})})
     resources = {k: v for k, v in translated["Resources"].items() if v["Type"] in DATA_TYPES}
     for logical, resource in _in_dependency_order(resources):
         local.types[logical] = resource["Type"]
@@ -134,13 +136,13 @@ def _in_dependency_order(resources: dict[str, Any]) -> list[tuple[str, Any]]:
     return ordered
 
 
-def _bus(session: Any, local: LocalStack, logical: str, props: dict[str, Any]) -> None:
+def _bus(session: Any, local: ProvisionedResources, logical: str, props: dict[str, Any]) -> None:
     name = props["Name"]
     answer = session.client("events").create_event_bus(Name=name)
     local.names[logical], local.arns[logical] = name, answer["EventBusArn"]
 
 
-def _queue(session: Any, local: LocalStack, logical: str, props: dict[str, Any]) -> None:
+def _queue(session: Any, local: ProvisionedResources, logical: str, props: dict[str, Any]) -> None:
     name = props.get("QueueName") or f"{local.stack}-{logical}"
     attributes = {
         key: json.dumps(value)
@@ -157,7 +159,7 @@ def _queue(session: Any, local: LocalStack, logical: str, props: dict[str, Any])
     local.arns[logical] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
 
-def _table(session: Any, local: LocalStack, logical: str, props: dict[str, Any]) -> None:
+def _table(session: Any, local: ProvisionedResources, logical: str, props: dict[str, Any]) -> None:
     name = props.get("TableName") or f"{local.stack}-{logical}"
     dynamodb = session.client("dynamodb")
     request: dict[str, Any] = {
@@ -183,7 +185,7 @@ def _table(session: Any, local: LocalStack, logical: str, props: dict[str, Any])
         )
 
 
-def _rule(session: Any, local: LocalStack, logical: str, props: dict[str, Any]) -> None:
+def _rule(session: Any, local: ProvisionedResources, logical: str, props: dict[str, Any]) -> None:
     name = props.get("Name") or f"{local.stack}-{logical}"
     bus = props.get("EventBusName", "default")
     events = session.client("events")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.contacts import ContactLedger, FollowUp, OptOut
-from shared.decision import Action, format_utc
+from shared.domain.contacts import ContactLedger, FollowUp, OptOut
+from shared.domain.decision import Action, format_utc
 
 KEY = "customer_id"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from shared.events import InteractionClosed
+from shared.domain.events import InteractionClosed
 
 
 class WallClock:

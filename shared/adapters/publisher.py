@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from shared import aws
-from shared.decision import Decision
+from shared.adapters import aws
+from shared.domain.decision import Decision
 
 SOURCE = "followup.governor"
 APPROVED = "FollowUpApproved"

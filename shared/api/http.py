@@ -1,6 +1,6 @@
 """HTTP edges: every error becomes JSON with a code, a message and the fields to change.
 
-The status of a domain error comes from its type (shared.errors), in this one place; nothing
+The status of a domain error comes from its type (shared.domain.errors), in this one place; nothing
 matches message text, and no stack trace ever reaches a caller.
 """
 
@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shared.errors import GovernorError, field_path
+from shared.domain.errors import GovernorError, field_path
 
 TRANSIENT_AWS_ERRORS = frozenset(
     {

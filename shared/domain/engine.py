@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from shared.contacts import ContactLedger
-from shared.decision import (
+from shared.domain.contacts import ContactLedger
+from shared.domain.decision import (
     Action,
     Decision,
     DecisionInput,
@@ -20,9 +20,9 @@ from shared.decision import (
     decision_id_for,
     format_utc,
 )
-from shared.events import InteractionClosed
-from shared.policy import Base as Rules
-from shared.policy import Policy, QuietHours, Window
+from shared.domain.events import InteractionClosed
+from shared.domain.policy import Base as Rules
+from shared.domain.policy import Policy, QuietHours, Window
 
 
 def decide(event: InteractionClosed, ledger: ContactLedger, policy: Policy, now: datetime) -> Decision:

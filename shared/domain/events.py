@@ -11,10 +11,9 @@ import re
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from importlib import resources
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 MAX_ATTRIBUTES_BYTES = 4096
@@ -198,17 +197,6 @@ def known_timezones() -> frozenset[str]:
         listing = resources.files("tzdata").joinpath("zones").read_text()
         _TIMEZONES = frozenset(line.strip() for line in listing.splitlines() if line.strip())
     return _TIMEZONES
-
-
-class InteractionClosedEnvelope(EventBridgeModel):
-    """What the decide queue holds: the EventBridge envelope around the detail.
-
-    `account` is optional because moto's EventBridge leaves it out; nothing here needs it.
-    """
-
-    account: str | None = None  # type: ignore[assignment]
-    detail_type: Literal["InteractionClosed"] = Field(..., alias="detail-type")
-    detail: InteractionClosed  # type: ignore[assignment]
 
 
 def json_schema() -> dict[str, Any]:

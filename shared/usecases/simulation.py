@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared import aws, decision_log, engine
-from shared.contacts import ContactLedger
-from shared.decision import Decision
-from shared.events import InteractionClosed
-from shared.policy import Policy
+from shared.adapters import aws, decision_log
+from shared.domain import engine
+from shared.domain.contacts import ContactLedger
+from shared.domain.decision import Decision
+from shared.domain.events import InteractionClosed
+from shared.domain.policy import Policy
 
 MAX_DAYS = 90
 READERS = 16
