@@ -6,13 +6,14 @@ STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv run test lint typecheck cfn-lint unit schema openapi requirements bench stress clean
+.PHONY: help venv run test lint typecheck cfn-lint unit schema openapi requirements bench bench-replay stress clean iam
 
 help:
 	@echo "make run    - serve the governor on moto (http://127.0.0.1:8765), replay the sample events, keep serving"
 	@echo "make test   - lint, type-check, cfn-lint the translated template, run the whole suite"
 	@echo "make bench  - benchmarks (engine speed, AWS requests per event, local stack, simulation)"
 	@echo "make stress - 64 concurrent deciders (threads and processes) over 1,000 events, then an audit"
+	@echo "make bench-replay - replay 20,000 generated events through the local stack; first vs last 2,000 rate"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +53,11 @@ schema: $(STAMP)
 openapi: $(STAMP)
 	$(BIN)/python -m infra.openapi
 
+# Runs the whole suite recording each function's AWS calls, and writes them to infra/iam-usage.json
+# (tests/test_template.py then checks each role grants exactly those). Needs every product test passing.
+iam: $(STAMP)
+	GOVERNOR_IAM_USAGE=write $(BIN)/pytest
+
 requirements: $(STAMP)
 	$(BIN)/python infra/pins.py > requirements.txt
 
@@ -62,6 +68,11 @@ stress: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+# `governor replay --in-process` of 20,000 generated events: decided events/s over the first and the
+# last 2,000 (flat = the emulator's per-request cost does not grow with its tables and queues).
+bench-replay: $(STAMP)
+	$(BIN)/python -m bench.replay --events 20000 --window 2000
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

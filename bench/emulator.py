@@ -2,28 +2,21 @@
 resource of template.yaml, the decide function's environment, and request counters hooked on
 the botocore clients.
 
-Two emulator speed-ups live here, both leaving what moto answers unchanged (tests/test_bench_smoke.py
-checks them), so that ten thousand past decisions fit in the time budget:
-- moto's TransactWriteItems deep-copies every table it touches before each transaction (to roll
-  back on failure), so each approval costs time proportional to the whole decision log: seconds
-  per request at ten thousand logged decisions, an artefact no real DynamoDB has.
-  `item_level_rollback()` snapshots only the items the transaction names.
-- moto serializes every DynamoDB AttributeValue of a response member by member through the
-  service model, thousands of lookups per full ledger item; `plain_attribute_values()` copies an
-  AttributeValue that is already in wire form (no binary) as it is.
+moto here is the one emulator (infra.local.emulator): the same speed-ups, answers unchanged, as
+`governor local`, `governor replay` and the tests run; the bench has none of its own.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
-import importlib
 import os
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from infra.local import emulator as emulator_module
 
 REGION = "us-east-1"
 
@@ -39,113 +32,8 @@ UNSET = ("AWS_ENDPOINT_URL", "AWS_PROFILE")
 
 EMULATOR_NOTES = (
     "moto in-process (mock_aws), resources created by infra.local.provision from template.yaml",
-    "speed-up: TransactWriteItems rollback snapshots only the named items (moto deep-copies whole tables)",
-    "speed-up: DynamoDB AttributeValues already in wire form are serialized as they are",
+    *emulator_module.NOTES,
 )
-
-
-WIRE_SCALARS = {"S": str, "N": str, "BOOL": bool, "NULL": bool}
-
-
-def _wire_ready(value: Any) -> bool:
-    """True for an AttributeValue dict already in DynamoDB JSON with no binary member."""
-    if not isinstance(value, dict) or len(value) != 1:
-        return False
-    ((kind, inner),) = value.items()
-    if kind in WIRE_SCALARS:
-        return isinstance(inner, WIRE_SCALARS[kind])
-    if kind in ("SS", "NS"):
-        return isinstance(inner, list) and all(isinstance(v, str) for v in inner)
-    if kind == "L":
-        return isinstance(inner, list) and all(_wire_ready(v) for v in inner)
-    if kind == "M":
-        return isinstance(inner, dict) and all(isinstance(k, str) and _wire_ready(v) for k, v in inner.items())
-    return False
-
-
-@contextlib.contextmanager
-def plain_attribute_values() -> Iterator[None]:
-    """moto's JSON response serializer, copying ready AttributeValues instead of walking their shape."""
-    from moto.core.serialize import BaseJSONSerializer
-
-    original = BaseJSONSerializer._serialize_type_structure
-
-    def serialize_structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
-        if key and shape.name == "AttributeValue" and _wire_ready(value):
-            self._default_serialize(serialized, value, shape, key)
-            return
-        original(self, serialized, value, shape, key)
-
-    BaseJSONSerializer._serialize_type_structure = serialize_structure  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        BaseJSONSerializer._serialize_type_structure = original  # type: ignore[method-assign]
-
-
-@contextlib.contextmanager
-def item_level_rollback() -> Iterator[None]:
-    """moto's TransactWriteItems with per-item instead of per-table rollback snapshots."""
-    from moto.dynamodb.models import DynamoDBBackend
-    from moto.dynamodb.models.table import Table
-
-    models: Any = importlib.import_module("moto.dynamodb.models")
-    original = DynamoDBBackend.transact_write_items
-    real_copy = models.copy
-
-    class _TablesNotCopied:
-        """Stands in for the `copy` module inside moto.dynamodb.models: tables are not copied."""
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(real_copy, name)
-
-        def deepcopy(self, value: Any, memo: dict[int, Any] | None = None) -> Any:
-            return value if isinstance(value, Table) else real_copy.deepcopy(value, memo)
-
-    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        saved = _snapshot(self, transact_items)
-        try:
-            original(self, transact_items)
-        except Exception:
-            for table_name, key, attributes in reversed(saved):
-                if attributes is None:
-                    self.delete_item(table_name, key)
-                else:
-                    self.put_item(table_name, attributes)
-            raise
-
-    models.copy = _TablesNotCopied()
-    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        DynamoDBBackend.transact_write_items = original  # type: ignore[method-assign]
-        models.copy = real_copy
-
-
-def _snapshot(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any], Any]]:
-    """(table, key, item attributes or None) for every item the transaction may change."""
-    saved: list[tuple[str, dict[str, Any], Any]] = []
-    for entry in transact_items:
-        if len(entry) != 1:
-            continue  # moto rejects it before changing anything
-        op_type, op = next(iter(entry.items()))
-        table = backend.tables.get(op.get("TableName"))
-        if table is None or op_type == "ConditionCheck":
-            continue
-        try:
-            if op_type == "Put":
-                key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
-                if table.range_key_attr is not None:
-                    key[table.range_key_attr] = op["Item"][table.range_key_attr]
-            else:
-                key = op["Key"]
-            current = backend.get_item(table.name, key)
-        except Exception:  # a malformed operation: moto rejects it before changing anything
-            continue
-        attributes = copy.deepcopy(current.to_json()["Attributes"]) if current is not None else None
-        saved.append((table.name, key, attributes))
-    return saved
 
 
 @dataclass
@@ -277,7 +165,8 @@ def emulator() -> Iterator[Emulator]:
     from shared.adapters.clock import EventClock
 
     try:
-        with mock_aws(), item_level_rollback(), plain_attribute_values():
+        emulator_module.install()
+        with mock_aws():
             session = boto3.session.Session(region_name=REGION)
             stack = provision(session)
             os.environ.update(stack.environment("DecideFunction"))

@@ -21,7 +21,6 @@ the baseline: how many moto requests' worth of wall time one event costs.
 from __future__ import annotations
 
 import contextlib
-import functools
 import http.client
 import io
 import json
@@ -41,7 +40,6 @@ from pathlib import Path
 from typing import Any
 
 from bench import workload
-from bench.emulator import item_level_rollback, plain_attribute_values
 
 # Closed-at times are whole weeks after this Monday, so a run's decisions do not depend on the day it runs.
 ANCHOR = datetime(2026, 1, 5, tzinfo=UTC)
@@ -58,9 +56,8 @@ BASELINE_TABLE = "bench-moto-baseline"
 NOTES = (
     "in one process, as `governor local` runs it: moto server (AtomicMotoServer, one DynamoDB request at a time),",
     "  the template's resources, one SQS poller per event source, the HTTP gateway; event clock; function logs",
-    "  and EMF metrics to a temp file. Speed-ups, moto's answers unchanged: bench.emulator's two; EventBridge",
-    "  target delivery parsing its constant input paths once (moto builds a JSONPath parser 8 times per event);",
-    "  the server listing its service modules once (moto lists its package directory on every request).",
+    "  and EMF metrics to a temp file. moto is the one emulator (infra.local.emulator) with the same speed-ups",
+    "  as `governor local` and the tests, answers unchanged; the bench adds none of its own.",
     "queue path: upstream posts the next chunk of 100 once {backlog}",
     "  (moto's SQS walks every message it holds on each send and receive: a deeper queue would time moto).",
     "moto baseline: sequential DynamoDB PutItem of a small item, same endpoint, same process, after the run.",
@@ -292,10 +289,6 @@ def measure(
     with _restored_environment():
         handlers = _import_functions()
         with (
-            item_level_rollback(),
-            plain_attribute_values(),
-            _input_paths_parsed_once(),
-            _backends_listed_once(),
             tempfile.TemporaryDirectory(prefix="bench-local-stack-") as folder,
             _function_logs_follow_stdout(handlers),
             running(port=0, clock="event", log_to=Path(folder) / "functions.log") as stack,
@@ -418,37 +411,6 @@ def _decide(client: Http, details: list[dict[str, Any]], statuses: Counter[str],
     finally:
         client.close()
     return latencies
-
-
-@contextlib.contextmanager
-def _backends_listed_once() -> Iterator[None]:
-    """moto's server lists its package directory (a stat per entry) on each request to find the
-    service; the list is taken once here, answers unchanged."""
-    import importlib
-
-    module: Any = importlib.import_module("moto.backends")
-    original = module.list_of_moto_modules
-    listed = tuple(original())
-    module.list_of_moto_modules = lambda: listed
-    try:
-        yield
-    finally:
-        module.list_of_moto_modules = original
-
-
-@contextlib.contextmanager
-def _input_paths_parsed_once() -> Iterator[None]:
-    """moto's EventBridge builds a JSONPath parser (ply tables and all) for each of its eight constant
-    input paths on every delivery to a target; the same paths are parsed once here, answers unchanged."""
-    import importlib
-
-    module: Any = importlib.import_module("jsonpath_ng.ext")  # where moto imports `parse` from, at each call
-    original = module.parse
-    module.parse = functools.lru_cache(maxsize=64)(original)
-    try:
-        yield
-    finally:
-        module.parse = original
 
 
 def _moto_baseline(seconds: float, warmup: int = 20) -> tuple[int, float]:

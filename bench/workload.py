@@ -73,8 +73,10 @@ def ledger_for(rng: random.Random, customer_id: str, interaction_id: str, now: d
         kind = Action.CALLBACK if rng.random() < 0.6 else Action.SURVEY
         send_at = now - timedelta(days=rng.uniform(0, 365))
         interaction = f"{interaction_id}-past-{n}"
-        followups.append(FollowUp(kind, send_at, interaction, decision_id_for(f"evt-{interaction}")))
+        followups.append(FollowUp(kind, send_at, interaction, decision_id_for(customer_id, f"evt-{interaction}")))
     if rng.random() < 0.03:
-        followups.append(FollowUp(Action.SURVEY, now - timedelta(days=2), interaction_id, decision_id_for("earlier")))
+        followups.append(
+            FollowUp(Action.SURVEY, now - timedelta(days=2), interaction_id, decision_id_for(customer_id, "earlier"))
+        )
     followups.sort(key=lambda f: f.send_at)
     return ContactLedger(customer_id, version=len(followups), followups=tuple(followups))

@@ -9,7 +9,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cli.api import OK, Api, add_api_options, run_command, table
+from cli.api import OK, Api, add_api_options, run_command, segment, table
 
 
 def since(text: str) -> datetime:
@@ -70,7 +70,7 @@ def decisions(api: Api, args: argparse.Namespace) -> int:
 
 
 def why(api: Api, args: argparse.Namespace) -> int:
-    d, _ = api.call("GET", f"/decisions/{args.decision_id}")
+    d, _ = api.call("GET", f"/decisions/{segment(args.decision_id)}")
     if args.json:
         print(json.dumps(d, indent=2))
         return OK
@@ -95,7 +95,7 @@ def why(api: Api, args: argparse.Namespace) -> int:
 
 
 def customer(api: Api, args: argparse.Namespace) -> int:
-    state, _ = api.call("GET", f"/customers/{args.customer_id}/contact-state")
+    state, _ = api.call("GET", f"/customers/{segment(args.customer_id)}/contact-state")
     if args.json:
         print(json.dumps(state, indent=2))
         return OK
@@ -125,7 +125,7 @@ def customer(api: Api, args: argparse.Namespace) -> int:
 
 def opt_out(api: Api, args: argparse.Namespace) -> int:
     body, _ = api.call(
-        "PUT", f"/customers/{args.customer_id}/preferences", {args.kind: not args.undo, "source": args.source}
+        "PUT", f"/customers/{segment(args.customer_id)}/preferences", {args.kind: not args.undo, "source": args.source}
     )
     kinds = ", ".join(f"{o['kind']} ({o['source']})" for o in body["opt_outs"]) or "none"
     print(f"customer {args.customer_id} opt-outs: {kinds}")

@@ -104,6 +104,12 @@ class Api:
         return dict(request.headers.items())
 
 
+def segment(value: str) -> str:
+    """One path segment with every reserved character percent-encoded: an id such as `qa/c2` or
+    `qa#c3` stays one segment (not two, not a fragment), as API Gateway needs it."""
+    return urllib.parse.quote(value, safe="")
+
+
 def table(rows: list[list[str]], header: list[str]) -> str:
     """A plain aligned table that reads well in a terminal and in CI logs."""
     cells = [header, *rows]

@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -94,11 +95,19 @@ def progress(done: int, total: int, out: TextIO) -> None:
     out.flush()
 
 
-def replay(base_url: str, details: list[Any], out: TextIO | None = None, timeout: float = 600) -> Report:
+def replay(
+    base_url: str,
+    details: list[Any],
+    out: TextIO | None = None,
+    timeout: float = 600,
+    on_posted: Callable[[int], None] | None = None,
+) -> Report:
+    """Posts every detail, then waits until the polled queues are empty; `timeout` is how long the
+    queues may stay without shrinking before giving up, not a limit on the whole replay."""
     out = out or sys.stderr
     report = Report(sent=len(details))
     started = time.perf_counter()
-    accepted_ids: set[str] = set()
+    accepted_ids: set[tuple[str, str]] = set()
     for start in range(0, len(details), CHUNK):
         chunk = details[start : start + CHUNK]
         status, answer = request("POST", f"{base_url}/events", {"events": chunk})
@@ -110,9 +119,11 @@ def replay(base_url: str, details: list[Any], out: TextIO | None = None, timeout
                 report.refused_fields[name] += 1
         for index, item in enumerate(chunk):
             if index not in refused:
-                accepted_ids.add(str(item["event_id"]))
+                accepted_ids.add((str(item["customer_id"]), str(item["event_id"])))
         report.accepted += answer["accepted"]
         progress(min(start + CHUNK, len(details)), len(details), out)
+        if on_posted is not None:
+            on_posted(report.accepted)
     out.write("\n")
     report.drained = wait_drained(base_url, timeout)
     report.seconds = time.perf_counter() - started
@@ -121,21 +132,25 @@ def replay(base_url: str, details: list[Any], out: TextIO | None = None, timeout
 
 
 def wait_drained(base_url: str, timeout: float) -> bool:
-    deadline, calm = time.monotonic() + timeout, 0
+    """True once the polled queues are empty twice in a row; False once they have not shrunk for
+    `timeout` seconds (a long backlog that keeps draining is waited for)."""
+    deadline, calm, least = time.monotonic() + timeout, 0, None
     while time.monotonic() < deadline:
         _, health = request("GET", f"{base_url}/health")
         polled = [name for name in health.get("pollers", {})]
-        empty = all(health["queues"][q]["visible"] == 0 and health["queues"][q]["in_flight"] == 0 for q in polled)
-        calm = calm + 1 if empty else 0
+        left = sum(health["queues"][q]["visible"] + health["queues"][q]["in_flight"] for q in polled)
+        if least is None or left < least:
+            least, deadline = left, time.monotonic() + timeout
+        calm = calm + 1 if left == 0 else 0
         if calm >= 2:
             return True
         time.sleep(0.3)
     return False
 
 
-def fetch_decisions(base_url: str, event_ids: list[str]) -> list[dict[str, Any]]:
-    """Reads the decisions of these events straight from the local log table (decision ids are
-    derived from event ids), through the emulator endpoint the stack reports."""
+def fetch_decisions(base_url: str, events: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Reads the decisions of these (customer_id, event_id) pairs straight from the local log table
+    (decision ids are derived from them), through the emulator endpoint the stack reports."""
     _, health = request("GET", f"{base_url}/health")
     table = health["names"]["DecisionLogTable"]
     dynamodb = boto3.client(
@@ -145,7 +160,7 @@ def fetch_decisions(base_url: str, event_ids: list[str]) -> list[dict[str, Any]]
         aws_access_key_id="local",
         aws_secret_access_key="local",  # noqa: S106 - moto accepts any credentials
     )
-    keys = [decision_log.key(decision_id_for(e)) for e in event_ids]
+    keys = [decision_log.key(decision_id_for(c, e)) for c, e in events]
     found = []
     for start in range(0, len(keys), 100):
         request_items: dict[str, Any] = {table: {"Keys": keys[start : start + 100]}}

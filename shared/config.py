@@ -23,6 +23,7 @@ _VARIABLES = {
     "POLICY_TABLE": "policy_table",
     "STATS_TABLE": "stats_table",
     "POLICY_CACHE_SECONDS": "policy_cache_seconds",
+    "SIGNING_SECRET_ARN": "signing_secret_arn",
 }
 
 
@@ -37,6 +38,8 @@ class Settings(BaseModel):
     policy_table: str = Field(min_length=1)
     stats_table: str = Field(min_length=1)
     policy_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
+    # The secret that signs pagination tokens (admin and policy APIs only).
+    signing_secret_arn: str | None = None
 
 
 def from_environment(environ: dict[str, str] | None = None) -> Settings:

@@ -9,13 +9,16 @@ from shared import config
 from shared.adapters import aws
 from shared.adapters.clock import Clock, WallClock
 from shared.adapters.log_queries import DecisionLogQueries
+from shared.adapters.outbox import Outbox
 from shared.adapters.policy_store import CachedPolicy, PolicyStore
 from shared.adapters.preferences import Preferences
 from shared.adapters.publisher import Publisher
 from shared.adapters.stats import Stats
 from shared.adapters.store import DynamoStore
+from shared.adapters.tokens import SecretKey, TokenSigner
 from shared.config import settings
-from shared.usecases.decide import Governor
+from shared.usecases.decide import DecideUseCase, Governor
+from shared.usecases.outbox import OutboxSweeper
 
 _clock: Clock = WallClock()
 
@@ -27,8 +30,14 @@ def store() -> DynamoStore:
 
 
 @cache
+def token_signer() -> TokenSigner:
+    """Signs the admin and policy APIs' next_tokens; the key is read on the first token only."""
+    return TokenSigner(SecretKey(settings().signing_secret_arn))
+
+
+@cache
 def policy_store() -> PolicyStore:
-    return PolicyStore(settings().policy_table)
+    return PolicyStore(settings().policy_table, signer=token_signer())
 
 
 @cache
@@ -44,7 +53,7 @@ def stats() -> Stats:
 
 @cache
 def log_queries() -> DecisionLogQueries:
-    return DecisionLogQueries(settings().decision_log_table)
+    return DecisionLogQueries(settings().decision_log_table, signer=token_signer())
 
 
 @cache
@@ -61,6 +70,20 @@ def publisher() -> Publisher:
 def governor() -> Governor:
     """A governor per invocation: its ledger cache must not outlive the batch it was read for."""
     return Governor(store(), policy=current_policy(), clock=_clock)
+
+
+def decide() -> DecideUseCase:
+    """The decide use case (queue batches, POST /decide, Amazon Connect), fresh per invocation."""
+    return DecideUseCase(store(), publisher(), stats(), policy=current_policy(), clock=_clock)
+
+
+@cache
+def outbox_reader() -> Outbox:
+    return Outbox(settings().decision_log_table)
+
+
+def outbox() -> OutboxSweeper:
+    return OutboxSweeper(outbox_reader(), publisher(), stats(), clock=_clock)
 
 
 def use_clock(clock: Clock) -> None:
@@ -81,7 +104,9 @@ def reset() -> None:
     stats.cache_clear()
     log_queries.cache_clear()
     preferences.cache_clear()
+    outbox_reader.cache_clear()
     policy_store.cache_clear()
+    token_signer.cache_clear()
     current_policy.cache_clear()
     aws.reset_clients()
     use_clock(WallClock())

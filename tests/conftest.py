@@ -23,6 +23,9 @@ os.environ.update(
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 
+# Every AWS call the product makes is recorded and held to infra/iam-usage.json (see the plugin).
+pytest_plugins = ["tests.iam_plugin"]
+
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
@@ -46,9 +49,11 @@ def aws() -> Iterator[Any]:
     import boto3
     from moto import mock_aws
 
+    from infra.local import emulator
     from infra.local.provision import provision
     from shared import wiring
 
+    emulator.install()  # the one emulator's speed-ups, as the local stack and the bench run it
     with mock_aws():
         stack = provision(boto3.Session(region_name="us-east-1"))
         saved = dict(os.environ)
@@ -164,3 +169,20 @@ def ledger_of(stack: Any, customer_id: str) -> Any:
         TableName=stack.names["LedgerTable"], Key=ledger.key(customer_id), ConsistentRead=True
     )
     return ledger.from_item(customer_id, answer.get("Item"))
+
+
+@pytest.fixture(scope="session")
+def _openapi_checking() -> Iterator[list[str]]:
+    from tests.openapi_check import checking_every_response
+
+    with checking_every_response() as failures:
+        yield failures
+
+
+@pytest.fixture(autouse=True)
+def api_responses_match_openapi(_openapi_checking: list[str]) -> Iterator[None]:
+    """Every response an API handler gives in any test is one its OpenAPI document declares
+    (tests/openapi_check.py); a test whose calls got an undocumented answer fails."""
+    before = len(_openapi_checking)
+    yield
+    assert _openapi_checking[before:] == [], "responses the OpenAPI documents do not declare"

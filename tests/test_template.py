@@ -3,8 +3,10 @@ privilege, the queue wiring AWS recommends, and every data resource present loca
 
 from __future__ import annotations
 
+import ast
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,11 +15,11 @@ from typing import Any
 import boto3
 import pytest
 
-from infra import template
+from infra import iam, template
 
 ROOT = Path(__file__).resolve().parents[1]
 RESOURCES = template.translated()["Resources"]
-DATA_SERVICES = ("dynamodb:", "sqs:", "events:", "s3:", "scheduler:")
+DATA_SERVICES = ("dynamodb:", "sqs:", "events:", "s3:", "scheduler:", "secretsmanager:")
 
 
 def of_type(kind: str) -> dict[str, Any]:
@@ -55,29 +57,6 @@ def test_no_data_action_is_granted_on_every_resource() -> None:
         # Then no data action is allowed on "*"
         if any(a.startswith(DATA_SERVICES) for a in actions):
             assert "*" not in resources, f"{role} grants {actions} on *"
-
-
-def test_the_decide_function_gets_only_the_table_actions_it_uses() -> None:
-    # Given the decide function's role
-    granted: dict[str, set[str]] = {}
-    for role, statement in statements():
-        if role != "DecideFunctionRole":
-            continue
-        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        target = json.dumps(statement["Resource"])
-        for action in actions:
-            granted.setdefault(action, set()).add(target)
-    # Then it may read and conditionally update the ledger, put log entries, publish, park: nothing more
-    dynamodb = {a for a in granted if a.startswith("dynamodb:")}
-    assert dynamodb == {"dynamodb:BatchGetItem", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:GetItem"}
-    assert all("PolicyTable" in r for r in granted["dynamodb:GetItem"])
-    # UpdateItem: the ledger slot, the log entry's "counted" mark, the daily counters
-    assert all(
-        any(t in r for t in ("LedgerTable", "DecisionLogTable", "StatsTable")) for r in granted["dynamodb:UpdateItem"]
-    )
-    assert all("DecisionLogTable" in r for r in granted["dynamodb:PutItem"])
-    assert {a for a in granted if a.startswith("events:")} == {"events:PutEvents"}
-    assert all("DecideDeadLetterQueue" in r for r in granted["sqs:SendMessage"])
 
 
 def test_the_decide_queue_is_wired_as_aws_recommends() -> None:
@@ -123,6 +102,7 @@ def test_every_table_index_queue_and_rule_of_the_template_exists_locally(aws: An
         assert described["KeySchema"] == table["Properties"]["KeySchema"]
         wanted = {i["IndexName"] for i in table["Properties"].get("GlobalSecondaryIndexes", [])}
         assert {i["IndexName"] for i in described.get("GlobalSecondaryIndexes", [])} == wanted
+        assert described.get("DeletionProtectionEnabled") is True, f"{name} can be deleted locally"
         ttl = dynamodb.describe_time_to_live(TableName=aws.names[name])["TimeToLiveDescription"]
         if name in EXPIRING_TABLES:
             assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
@@ -131,13 +111,20 @@ def test_every_table_index_queue_and_rule_of_the_template_exists_locally(aws: An
         attributes = sqs.get_queue_attributes(QueueUrl=aws.urls[name], AttributeNames=["All"])["Attributes"]
         if "RedrivePolicy" in queue["Properties"]:
             assert json.loads(attributes["RedrivePolicy"])["deadLetterTargetArn"] == aws.arns["DecideDeadLetterQueue"]
-    # And every rule on its bus, targeting its queue
+    # And every rule on its bus, with its pattern or schedule, targets, retry policies and dead-letter queues
     for name, rule in of_type("AWS::Events::Rule").items():
-        bus = aws.names["GovernorBus"]
+        props = aws.resolve(rule["Properties"])
+        bus = props.get("EventBusName", "default")
         described = events.describe_rule(Name=aws.names[name], EventBusName=bus)
-        assert json.loads(described["EventPattern"]) == rule["Properties"]["EventPattern"]
+        if "EventPattern" in props:
+            assert json.loads(described["EventPattern"]) == props["EventPattern"]
+        else:
+            assert described["ScheduleExpression"] == props["ScheduleExpression"]
         targets = events.list_targets_by_rule(Rule=aws.names[name], EventBusName=bus)["Targets"]
-        assert [t["Arn"] for t in targets] == [aws.arns["DecideQueue"]]
+        kept = ("Id", "Arn", "RetryPolicy", "DeadLetterConfig")
+        # Lambda targets are left out: locally the pollers and the scheduler call handlers instead
+        wanted = [{k: t[k] for k in kept if k in t} for t in props.get("Targets", []) if ":lambda:" not in t["Arn"]]
+        assert [{k: t[k] for k in kept if k in t} for t in targets] == wanted
 
 
 def test_requirements_txt_is_generated_from_the_pins_in_pyproject() -> None:
@@ -221,62 +208,217 @@ def test_the_admin_role_may_call_the_admin_routes_and_nothing_else() -> None:
     assert routes == expected
 
 
-# What each function's code calls, by table (or bus / queue). A new grant must be added here on purpose.
-GRANTS = {
-    "DecideFunctionRole": {
-        ("dynamodb:BatchGetItem", "LedgerTable"),
-        ("dynamodb:UpdateItem", "LedgerTable"),
-        ("dynamodb:PutItem", "DecisionLogTable"),
-        ("dynamodb:UpdateItem", "DecisionLogTable"),
-        ("dynamodb:UpdateItem", "StatsTable"),
-        ("dynamodb:GetItem", "PolicyTable"),
-        ("events:PutEvents", "GovernorBus"),
-        ("sqs:SendMessage", "DecideDeadLetterQueue"),
-    },
-    "IngestFunctionRole": {("events:PutEvents", "GovernorBus")},
-    "DecideApiFunctionRole": {
-        ("dynamodb:BatchGetItem", "LedgerTable"),
-        ("dynamodb:UpdateItem", "LedgerTable"),
-        ("dynamodb:PutItem", "DecisionLogTable"),
-        ("dynamodb:UpdateItem", "DecisionLogTable"),
-        ("dynamodb:UpdateItem", "StatsTable"),
-        ("dynamodb:GetItem", "PolicyTable"),
-        ("events:PutEvents", "GovernorBus"),
-    },
-    "PolicyApiFunctionRole": {
-        ("dynamodb:GetItem", "PolicyTable"),
-        ("dynamodb:Query", "PolicyTable"),
-        ("dynamodb:PutItem", "PolicyTable"),
-        ("dynamodb:Query", "DecisionLogTable"),
-    },
-    "AdminApiFunctionRole": {
-        ("dynamodb:GetItem", "DecisionLogTable"),
-        ("dynamodb:Query", "DecisionLogTable"),
-        ("dynamodb:PutItem", "DecisionLogTable"),
-        ("dynamodb:GetItem", "LedgerTable"),
-        ("dynamodb:UpdateItem", "LedgerTable"),
-        ("dynamodb:GetItem", "PolicyTable"),
-        ("dynamodb:Query", "PolicyTable"),
-        ("dynamodb:GetItem", "StatsTable"),
-        ("dynamodb:Query", "StatsTable"),
-    },
+# ---- issue 10, item 13: what the template keeps, tells and records --------------------------
+
+
+def test_tables_outlive_the_stack_and_refuse_deletion() -> None:
+    # Given every table of the template after the SAM transform
+    for name, table in of_type("AWS::DynamoDB::Table").items():
+        # Then deleting or replacing the stack keeps it, and DynamoDB itself refuses to delete it
+        assert table.get("DeletionPolicy") == "Retain", name
+        assert table.get("UpdateReplacePolicy") == "Retain", name
+        assert table["Properties"].get("DeletionProtectionEnabled") is True, name
+
+
+def test_function_roles_carry_no_managed_policy_beyond_their_logs_and_traces() -> None:
+    # Given the AWS managed policies on each function's role (SAM adds one per SQS event source,
+    # AWSLambdaSQSQueueExecutionRole, allowing sqs:ReceiveMessage and DeleteMessage on every queue)
+    for function, policies in iam.managed_policies(template.translated()).items():
+        # Then only logging and X-Ray remain; queue access is an inline statement naming the queue
+        assert policies <= iam.ALLOWED_MANAGED_POLICIES, f"{function}: {policies - iam.ALLOWED_MANAGED_POLICIES}"
+
+
+def retention_of(log_group: Any) -> Any:
+    logical = log_group["Ref"] if "Ref" in log_group else log_group["Fn::GetAtt"][0]
+    group = RESOURCES[logical]
+    assert group["Type"] == "AWS::Logs::LogGroup", logical
+    return group["Properties"].get("RetentionInDays")
+
+
+def test_every_function_and_the_api_log_to_a_group_kept_for_a_parameter_of_days() -> None:
+    retention = {"Ref": "LogRetentionDays"}
+    assert template.translated()["Parameters"]["LogRetentionDays"]["Type"] == "Number"
+    # Given every function: it logs to a group of the template (not one Lambda creates and keeps forever)
+    for name, function in of_type("AWS::Lambda::Function").items():
+        group = function["Properties"].get("LoggingConfig", {}).get("LogGroup")
+        assert group, (
+            f"{name} has no LoggingConfig.LogGroup: add a log group with RetentionInDays: !Ref LogRetentionDays"
+        )
+        # Then that group has the retention of the parameter
+        assert retention_of(group) == retention, name
+    # And so does the API's access log
+    for name, stage in of_type("AWS::ApiGateway::Stage").items():
+        assert retention_of(stage["Properties"]["AccessLogSetting"]["DestinationArn"]) == retention, name
+
+
+# Access-log variables that say how a request went, never what it carried: no bodies ($input,
+# overrides) and no concrete path ($context.path holds /customers/<customer id>/...).
+ACCESS_LOG_VARIABLES = {
+    "$context.requestId",
+    "$context.extendedRequestId",
+    "$context.requestTime",
+    "$context.requestTimeEpoch",
+    "$context.httpMethod",
+    "$context.resourcePath",
+    "$context.status",
+    "$context.responseLatency",
+    "$context.integrationLatency",
+    "$context.responseLength",
+    "$context.protocol",
+    "$context.identity.userArn",
+    "$context.identity.sourceIp",
+    "$context.error.messageString",
+    "$context.integrationErrorMessage",
 }
-TARGETS = ("LedgerTable", "DecisionLogTable", "StatsTable", "PolicyTable", "GovernorBus", "DecideDeadLetterQueue")
 
 
-@pytest.mark.parametrize("role", sorted(GRANTS))
-def test_each_function_is_granted_exactly_the_data_actions_its_code_uses(role: str) -> None:
-    granted = set()
-    for name, statement in statements():
-        if name != role:
+def test_the_api_writes_access_logs_without_bodies_or_customer_ids() -> None:
+    stages = of_type("AWS::ApiGateway::Stage")
+    assert stages
+    for name, stage in stages.items():
+        # Given the stage's access log setting
+        setting = stage["Properties"].get("AccessLogSetting")
+        assert setting, f"{name} writes no access log"
+        # Then each line is JSON with the request id, and uses only variables that carry no payload
+        assert json.loads(setting["Format"])["requestId"] == "$context.requestId"
+        used = set(re.findall(r"\$[\w.]+", setting["Format"]))
+        assert used <= ACCESS_LOG_VARIABLES, f"{name} logs {used - ACCESS_LOG_VARIABLES}"
+
+
+def decorator_calls(path: Path) -> list[ast.expr]:
+    tree = ast.parse(path.read_text())
+    return [
+        d
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        for d in node.decorator_list
+    ]
+
+
+def test_no_traced_function_records_what_it_returns() -> None:
+    # Given every Tracer decorator of the product's code (functions/ and shared/)
+    found = []
+    for path in sorted([*(ROOT / "functions").rglob("*.py"), *(ROOT / "shared").rglob("*.py")]):
+        for decorator in decorator_calls(path):
+            target = decorator.func if isinstance(decorator, ast.Call) else decorator
+            if isinstance(target, ast.Attribute) and target.attr in ("capture_method", "capture_lambda_handler"):
+                found.append((path, decorator))
+    assert found
+    # Then none puts its return value into the X-Ray segment: decisions and requests carry customer
+    # ids and sentiment, and segments are kept and shown outside the governor's access control
+    for path, decorator in found:
+        keywords = {k.arg: k.value for k in decorator.keywords} if isinstance(decorator, ast.Call) else {}
+        value = keywords.get("capture_response")
+        assert isinstance(value, ast.Constant) and value.value is False, (
+            f"{path.relative_to(ROOT)}:{decorator.lineno} traces its response: pass capture_response=False"
+        )
+
+
+def test_every_alarm_notifies_a_topic_when_it_fires_and_when_it_clears() -> None:
+    notify = [{"Fn::If": ["CreateAlarmTopic", {"Ref": "AlarmTopic"}, {"Ref": "AlarmTopicArn"}]}]
+    alarms = of_type("AWS::CloudWatch::Alarm")
+    assert alarms
+    for name, alarm in alarms.items():
+        assert alarm["Properties"].get("AlarmActions") == notify, f"{name} notifies no one"
+        assert alarm["Properties"].get("OKActions") == notify, name
+    # The topic is made unless the caller brings one
+    assert RESOURCES["AlarmTopic"]["Type"] == "AWS::SNS::Topic"
+    assert RESOURCES["AlarmTopic"]["Condition"] == "CreateAlarmTopic"
+
+
+def queue_policy_allows(queue: str, rule: str) -> bool:
+    for policy in of_type("AWS::SQS::QueuePolicy").values():
+        if {"Ref": queue} not in policy["Properties"]["Queues"]:
             continue
-        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-        for action in actions:
-            if not action.startswith(("dynamodb:", "events:", "sqs:SendMessage")):
-                continue  # SAM's own grants for the SQS event source, X-Ray, logs
-            for resource in resources:
-                targets = [t for t in TARGETS if t in json.dumps(resource)]
-                assert targets, f"{role}: {action} on {resource}"
-                granted |= {(action, t) for t in targets}
-    assert granted == GRANTS[role]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            source = statement.get("Condition", {}).get("ArnEquals", {}).get("aws:SourceArn")
+            if statement["Action"] == "sqs:SendMessage" and source == {"Fn::GetAtt": [rule, "Arn"]}:
+                return True
+    return False
+
+
+def test_events_a_rule_cannot_deliver_are_retried_then_parked_not_dropped() -> None:
+    # Given every rule that matches events (a scheduled rule carries none: its next run redoes the work)
+    rules = {n: r for n, r in of_type("AWS::Events::Rule").items() if "EventPattern" in r["Properties"]}
+    assert rules
+    for name, rule in rules.items():
+        for target in rule["Properties"]["Targets"]:
+            # Then a failed delivery is retried, then sent to a dead-letter queue the rule may write to
+            assert target.get("RetryPolicy", {}).get("MaximumRetryAttempts", 0) > 0, f"{name}: no retry policy"
+            queue = target.get("DeadLetterConfig", {}).get("Arn", {}).get("Fn::GetAtt", [None])[0]
+            assert queue and RESOURCES[queue]["Type"] == "AWS::SQS::Queue", f"{name}: no dead-letter queue"
+            assert queue_policy_allows(queue, name), f"{name} may not send to {queue}"
+            # And someone hears about it
+            watched = [
+                a
+                for a in of_type("AWS::CloudWatch::Alarm").values()
+                if {"Fn::GetAtt": [queue, "QueueName"]} in [d["Value"] for d in a["Properties"].get("Dimensions", [])]
+            ]
+            assert watched, f"no alarm watches {queue}"
+
+
+def test_functions_are_deployed_on_the_python_the_tests_run_on() -> None:
+    tested = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for name, function in of_type("AWS::Lambda::Function").items():
+        assert function["Properties"]["Runtime"] == tested, name
+
+
+def test_the_decide_queue_starts_at_most_a_parameter_of_concurrent_deciders() -> None:
+    # Given the SQS event source mapping
+    for name, mapping in of_type("AWS::Lambda::EventSourceMapping").items():
+        # Then its concurrency is capped by a parameter within what Lambda accepts (2..1000)
+        cap = mapping["Properties"].get("ScalingConfig", {}).get("MaximumConcurrency")
+        assert cap and "Ref" in cap, f"{name} has no MaximumConcurrency"
+        parameter = template.translated()["Parameters"][cap["Ref"]]
+        assert 2 <= parameter["MinValue"] <= parameter["Default"] <= parameter["MaxValue"] <= 1000
+
+
+# ---- issue 10, item 14: each role grants what its code is seen calling, nothing more ----------
+
+USAGE = iam.load()
+
+
+@pytest.mark.parametrize("function", sorted(template.handlers()))
+def test_each_role_grants_exactly_what_its_function_was_seen_calling(function: str) -> None:
+    # Given what a run of the whole suite saw the function's code call (infra/iam-usage.json, `make iam`),
+    # and what Lambda does with the role for its SQS event sources
+    translated = template.translated()
+    assert function in USAGE, f"{function} is not in infra/iam-usage.json: run `make iam`"
+    needed = USAGE[function] | iam.event_source_usage(translated).get(function, set())
+    # Then its role's inline statements grant exactly that: every call allowed, no action or resource unused
+    granted = iam.granted(translated)[function]
+    assert not granted - needed, f"{function} is granted what it never calls: {sorted(granted - needed)}"
+    assert not needed - granted, f"{function} calls what it is not granted: {sorted(needed - granted)}"
+
+
+def test_the_recorder_sees_the_product_calls_of_each_handler_and_none_of_the_tests(aws: Any) -> None:
+    from functions.policy_api.app import handler as policy_api
+    from infra.lambda_runtime import LambdaContext, api_gateway_event
+    from shared import wiring
+    from shared.adapters.clock import FixedClock
+    from tests.conftest import NOW, detail, drain, put_events
+
+    os.environ.update(aws.environment("PolicyApiFunction"))
+    wiring.use_clock(FixedClock(NOW))
+    with iam.recording() as recorder:
+        # Given an upstream system's event (a test call) decided by the queue handler
+        put_events(aws, [detail(event_id="evt-recorded", customer_id="cust-recorded")])
+        drain(aws)
+        # And a simulation, whose log reads run on a thread pool
+        body = json.dumps({"policy": {}, "days": 2})
+        policy_api(api_gateway_event("POST", "/policy/simulate", body=body), LambdaContext("policy"))
+        # And a read the test makes itself
+        boto3.client("dynamodb").scan(TableName=aws.names["LedgerTable"])
+    usage = recorder.usage()
+    # Then the decide function's calls are named by action and template resource
+    assert {
+        ("dynamodb:BatchGetItem", "LedgerTable"),
+        ("dynamodb:UpdateItem", "LedgerTable"),  # the ledger slot, inside the approval's transaction
+        ("dynamodb:PutItem", "DecisionLogTable"),
+        ("events:PutEvents", "GovernorBus"),
+    } <= usage["DecideFunction"]
+    # And the pool threads' queries are the policy function's, by index
+    assert ("dynamodb:Query", "DecisionLogTable/index/by-day-reason") in usage["PolicyApiFunction"]
+    # And the test's own put and scan are nobody's
+    assert not any(action == "dynamodb:Scan" for pairs in usage.values() for action, _ in pairs)
+    assert set(usage) == {"DecideFunction", "PolicyApiFunction"}

@@ -8,49 +8,67 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import TypeAdapter, ValidationError
 
 from functions.admin_api.models import ContactState, DecisionPage, PreferencesChange, PreferencesView, StatsReport
 from shared import wiring
-from shared.adapters.log_queries import DecisionQuery
+from shared.adapters.log_queries import DecisionQuery, check_moment
 from shared.adapters.preferences import as_json
 from shared.adapters.stats import summary
-from shared.api.http import caller, install_error_handlers
-from shared.domain.contact_state import contact_state
+from shared.api.http import caller, documented, install_error_handlers
+from shared.api.routing import DecodedPathResolver
+from shared.domain.contact_state import SCOPE_HELP, contact_state, scope_for
 from shared.domain.decision import Action, Decision, Reason
 from shared.domain.errors import InvalidInput, NotFound
-from shared.domain.events import CustomerId
+from shared.domain.events import Channel, CustomerId
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-app = APIGatewayRestResolver(enable_validation=True)
+app = DecodedPathResolver(enable_validation=True)  # ids with / # : = + in a path segment
 install_error_handlers(app)
 
 EXPORT_PAGE = 2000
+# Lambda refuses a response over 6 MB (6,291,456 bytes, the body JSON-escaped inside it). A page
+# ends at 4 MB of escaped decisions: room for the envelope, and under 6 MB even base64-encoded.
+EXPORT_PAGE_BYTES = 4_000_000
 MAX_STATS_DAYS = 366
+EXPORT_PAGE_RESPONSE: OpenAPIResponse = {
+    "description": "One page of decisions, newest first: CSV (a header row on the first page only) or NDJSON "
+    "(one decision object a line).",
+    "headers": {
+        "X-Next-Token": {
+            "description": "Present while more decisions follow: send it back as next_token for the next page.",
+            "schema": {"type": "string"},
+        }
+    },
+    "content": {"text/csv": {"schema": {"type": "string"}}, "application/x-ndjson": {"schema": {"type": "string"}}},
+}
 Moment = Annotated[str | None, Query(description="RFC 3339 time, or a date (YYYY-MM-DD: the whole day)")]
 
 
 def moment(value: str | None, field: str, end_of_day: bool = False) -> datetime | None:
+    """A query's time bound in UTC, between 2000-01-01 and tomorrow, or a 400 naming `field`."""
     if value is None:
         return None
     try:
         if len(value) == 10:
             day = date.fromisoformat(value)
-            return datetime.combine(day, time.max if end_of_day else time.min, tzinfo=UTC)
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            parsed = datetime.combine(day, time.max if end_of_day else time.min, tzinfo=UTC)
+        else:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise InvalidInput(
             f"{field} must be an RFC 3339 time or a date", [{"field": field, "message": "is not a time"}]
         ) from None
     if parsed.tzinfo is None:
         raise InvalidInput(f"{field} needs a UTC offset, e.g. Z", [{"field": field, "message": "has no offset"}])
-    return parsed.astimezone(UTC)
+    return check_moment(parsed, field, wiring.current_clock().now())
 
 
 def decision_query(
@@ -77,7 +95,7 @@ def check_customer_id(value: str) -> None:
         raise InvalidInput(f"customer_id {message}", [{"field": "customer_id", "message": message}]) from None
 
 
-@app.get("/decisions")
+@app.get("/decisions", responses=documented(400))
 def list_decisions(
     *,
     customer_id: Annotated[str | None, Query()] = None,
@@ -93,7 +111,7 @@ def list_decisions(
     return DecisionPage(items=items, next_token=token)
 
 
-@app.get("/decisions/export")
+@app.get("/decisions/export", responses=documented(400, success=EXPORT_PAGE_RESPONSE))
 def export_decisions(
     *,
     start: Annotated[str, Query(alias="from")],
@@ -103,9 +121,9 @@ def export_decisions(
     reason: Annotated[Reason | None, Query()] = None,
     next_token: Annotated[str | None, Query()] = None,
 ) -> Response[str]:
-    """One page of up to 2000 decisions; the X-Next-Token header continues it (the CLI streams pages)."""
+    """One page of up to 2000 decisions and 4 MB; the X-Next-Token header continues it (the CLI streams pages)."""
     query = decision_query(customer_id=None, start=start, end=end, action=action, reason=reason, limit=EXPORT_PAGE)
-    items, token = wiring.log_queries().page(query, next_token)
+    items, token = wiring.log_queries().page(query, next_token, max_bytes=EXPORT_PAGE_BYTES)
     body = (
         to_csv(items, header=next_token is None)
         if format == "csv"
@@ -162,7 +180,7 @@ def to_csv(decisions: list[Decision], header: bool) -> str:
     return out.getvalue()
 
 
-@app.get("/decisions/<decision_id>")
+@app.get("/decisions/<decision_id>", responses=documented(400, 404))
 def get_decision(decision_id: Annotated[str, Path(min_length=1, max_length=64)]) -> Decision:
     decision = wiring.log_queries().get(decision_id)
     if decision is None:
@@ -170,22 +188,35 @@ def get_decision(decision_id: Annotated[str, Path(min_length=1, max_length=64)])
     return decision
 
 
-@app.get("/customers/<customer_id>/contact-state")
-def get_contact_state(customer_id: Annotated[str, Path()]) -> ContactState:
+ScopeLabel = Annotated[str | None, Query(min_length=1, max_length=64, description=SCOPE_HELP)]
+
+
+@app.get("/customers/<customer_id>/contact-state", responses=documented(400))
+def get_contact_state(
+    customer_id: Annotated[str, Path()],
+    segment: ScopeLabel = None,
+    brand: ScopeLabel = None,
+    channel: Annotated[Channel | None, Query(description=SCOPE_HELP)] = None,
+) -> ContactState:
     check_customer_id(customer_id)
+    entries = wiring.log_queries().timeline(customer_id, 10)
+    scope = scope_for(entries, {"segment": segment, "brand": brand, "channel": channel})
     state = contact_state(
-        wiring.preferences().get(customer_id), wiring.policy_store().current().policy, wiring.current_clock().now()
+        wiring.preferences().get(customer_id),
+        wiring.policy_store().current().policy,
+        wiring.current_clock().now(),
+        scope,
     )
-    return ContactState.model_validate({**state, "last_entries": wiring.log_queries().timeline(customer_id, 10)})
+    return ContactState.model_validate({**state, "last_entries": entries})
 
 
-@app.get("/customers/<customer_id>/preferences")
+@app.get("/customers/<customer_id>/preferences", responses=documented(400))
 def get_preferences(customer_id: Annotated[str, Path()]) -> PreferencesView:
     check_customer_id(customer_id)
     return PreferencesView.model_validate(as_json(wiring.preferences().get(customer_id)))
 
 
-@app.put("/customers/<customer_id>/preferences")
+@app.put("/customers/<customer_id>/preferences", responses=documented(400))
 def put_preferences(
     customer_id: Annotated[str, Path()], change: Annotated[PreferencesChange, Body()]
 ) -> PreferencesView:
@@ -202,7 +233,7 @@ def put_preferences(
     return PreferencesView.model_validate(as_json(state))
 
 
-@app.get("/stats")
+@app.get("/stats", responses=documented(400))
 def get_stats(
     start: Annotated[str, Query(alias="from", description="first day, YYYY-MM-DD")],
     end: Annotated[str, Query(alias="to", description="last day, YYYY-MM-DD")],

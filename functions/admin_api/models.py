@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from shared.domain.decision import Decision
 
@@ -24,13 +24,14 @@ class PreferencesView(BaseModel):
 
 
 class PreferencesChange(BaseModel):
-    """Opt-outs to set (true) or lift (false); kinds left out are unchanged."""
+    """Opt-outs to set (true) or lift (false); kinds left out are unchanged. Only JSON true and
+    false: "yes", "off", 1 or "false" are refused, never guessed at."""
 
     model_config = ConfigDict(extra="forbid")
 
-    survey: bool | None = None
-    callback: bool | None = None
-    all: bool | None = Field(default=None, description="no follow-up of any kind")
+    survey: StrictBool | None = None
+    callback: StrictBool | None = None
+    all: StrictBool | None = Field(default=None, description="no follow-up of any kind")
     source: Annotated[
         str, Field(min_length=1, max_length=200, description="Where the wish came from, e.g. support call 123.")
     ]
@@ -52,6 +53,11 @@ class StatsReport(BaseModel):
 class ContactState(BaseModel):
     customer_id: str
     policy_version: int
+    scope: dict[str, str | None] = Field(
+        description="The segment, brand and channel the state is computed for, and `from`: query, "
+        "latest_decision (the customer's newest decision) or none (the base rules)."
+    )
+    policy_scope: str = Field(description='The override whose rules apply ("default": the base policy).')
     as_of: str
     windows: list[dict[str, Any]]
     next_survey_allowed: str | None

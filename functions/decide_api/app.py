@@ -1,7 +1,9 @@
 """Synchronous decide: POST /decide, and the same decision for an Amazon Connect contact flow.
 
-Exactly the queue path's engine, ledger, idempotency and log: the same event_id sent both ways
-yields one decision. The answer comes after the commit and after publishing."""
+Exactly the queue path's use case (shared.usecases.decide): the same event_id sent both ways
+yields one decision. The answer comes after the commit and after publishing. A decision that could
+not be published is answered 503 (a retry answers it and publishes it) and stays in the outbox, so
+it is published and counted even if the caller never retries."""
 
 from typing import Annotated, Any
 
@@ -11,14 +13,13 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from shared import wiring
 from shared.api import connect
-from shared.api.http import install_error_handlers
+from shared.api.http import documented, install_error_handlers
 from shared.domain.decision import Decision
-from shared.domain.errors import InvalidInput, PublishFailed, TransientFailure, field_problems
+from shared.domain.errors import GovernorError, PublishFailed, field_problems
 from shared.domain.events import InteractionClosed
 
 logger = Logger()
@@ -28,23 +29,23 @@ app = APIGatewayRestResolver(enable_validation=True)
 install_error_handlers(app)
 
 
-def decide_and_publish(event: InteractionClosed) -> Decision:
-    clock = wiring.current_clock()
-    problem = event.clock_problem(clock.now()) if clock.refuses_future_events else None
-    if problem:
-        raise InvalidInput(f"closed_at {problem}", [{"field": "closed_at", "message": problem}])
-    outcome = wiring.governor().decide(event)
-    decision = outcome.decision
-    try:
-        unpublished = wiring.publisher().publish([decision])
-    except (ClientError, BotoCoreError) as error:
-        unpublished = [decision]
-        logger.warning("publishing failed", extra={"decision_id": decision.decision_id, "error": type(error).__name__})
-    if unpublished:
-        # Committed but not yet announced: the caller's retry returns this decision and publishes it.
+def decide_one(event: InteractionClosed) -> Decision:
+    """Runs the use case for one event and turns what went wrong into the error the caller sees."""
+    [result] = wiring.decide().run([event])
+    if result.refused is not None:
+        raise result.refused  # 400 (closed_at in the future), 409 IDEMPOTENCY_KEY_REUSED
+    if result.failed is not None:
+        raise result.failed  # throttling, timeouts: 503 TRY_AGAIN (shared.api.http)
+    decision = result.decision
+    assert decision is not None  # neither refused nor failed means decided
+    if not result.published:
+        # Committed but not yet announced: the caller's retry returns this decision and publishes
+        # it; if nobody retries, the outbox function does.
         raise PublishFailed("the decision is recorded but could not be published yet; send the request again")
-    if wiring.stats().count([decision], clock.now()):
-        raise TransientFailure("the decision is recorded but not yet counted; send the request again")
+    if not result.counted:
+        # Published: the caller has its answer. The outbox function counts it (and republishes it:
+        # consumers dedupe on decision_id).
+        logger.warning("decision not counted yet; left to the outbox", extra={"decision_id": decision.decision_id})
     logger.info(
         "decided",
         extra={
@@ -52,19 +53,29 @@ def decide_and_publish(event: InteractionClosed) -> Decision:
             "decision_id": decision.decision_id,
             "action": str(decision.action),
             "reason": str(decision.reason),
-            "duplicate": outcome.duplicate,
+            "duplicate": result.duplicate,
         },
     )
     metrics.add_metric(
-        name="DuplicateEvents" if outcome.duplicate else f"Decision.{decision.action}", unit=MetricUnit.Count, value=1
+        name="DuplicateEvents" if result.duplicate else f"Decision.{decision.action}", unit=MetricUnit.Count, value=1
     )
     return decision
 
 
-@app.post("/decide")
-@tracer.capture_method
+@app.post(
+    "/decide",
+    responses=documented(
+        400,
+        409,
+        success={
+            "description": "The decision, committed and published (the same for every retry of the event_id).",
+            "content": {"application/json": {"model": Decision}},
+        },
+    ),
+)
+@tracer.capture_method(capture_response=False)
 def post_decide(detail: Annotated[InteractionClosed, Body()]) -> dict[str, Any]:
-    return decide_and_publish(detail).model_dump(mode="json")
+    return decide_one(detail).model_dump(mode="json")
 
 
 def contact_flow(event: dict[str, Any]) -> dict[str, str]:
@@ -75,9 +86,9 @@ def contact_flow(event: dict[str, Any]) -> dict[str, str]:
         message = "; ".join(f"{p['field']}: {p['message']}" for p in found)
         return connect.refusal("INVALID_INPUT", message, [p["field"] for p in found])
     try:
-        return connect.answer(decide_and_publish(detail))
-    except InvalidInput as error:
-        return connect.refusal(error.code, str(error), [f["field"] for f in error.fields])
+        return connect.answer(decide_one(detail))
+    except GovernorError as error:  # refused (INVALID_INPUT, IDEMPOTENCY_KEY_REUSED) or TRY_AGAIN
+        return connect.refusal_for(error)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

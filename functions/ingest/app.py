@@ -1,7 +1,5 @@
 """POST /events: InteractionClosed details from upstream systems without EventBridge access."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -10,8 +8,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions.ingest.models import IngestAnswer
 from shared import wiring
-from shared.api.http import install_error_handlers
+from shared.api.http import documented, install_error_handlers
 from shared.config import settings
 from shared.usecases.ingest import ingest
 
@@ -22,8 +21,18 @@ app = APIGatewayRestResolver()
 install_error_handlers(app)
 
 
-@app.post("/events")
-@tracer.capture_method
+@app.post(
+    "/events",
+    responses=documented(
+        400,
+        ok=202,
+        success={
+            "description": "Accepted: how many items were put on the bus, and each refused one by index.",
+            "content": {content_types.APPLICATION_JSON: {"model": IngestAnswer}},
+        },
+    ),
+)
+@tracer.capture_method(capture_response=False)
 def post_events() -> Response[dict[str, Any]]:
     result = ingest(app.current_event.json_body, settings().event_bus_name, wiring.current_clock().now())
     metrics.add_metric(name="IngestAccepted", unit=MetricUnit.Count, value=result.accepted)

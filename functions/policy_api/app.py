@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
@@ -22,7 +23,7 @@ from functions.policy_api.models import (
 )
 from shared import wiring
 from shared.adapters.policy_store import StoredPolicy, diff, policy_document
-from shared.api.http import caller, install_error_handlers
+from shared.api.http import caller, documented, install_error_handlers
 from shared.config import settings
 from shared.domain.errors import InvalidInput, PreconditionRequired, field_problems
 from shared.domain.policy import Policy
@@ -33,6 +34,18 @@ tracer = Tracer()
 metrics = Metrics()
 app = APIGatewayRestResolver(enable_validation=True)
 install_error_handlers(app)
+
+# What the routes answering one version send: the version, and its ETag for the next If-Match.
+VERSIONED: OpenAPIResponse = {
+    "description": "The policy version.",
+    "headers": {
+        "ETag": {
+            "description": 'The version, e.g. "3": send it as If-Match to change it.',
+            "schema": {"type": "string"},
+        }
+    },
+    "content": {content_types.APPLICATION_JSON: {"model": PolicyVersion}},
+}
 
 IfMatch = Annotated[
     str | None, Header(alias="if-match", description='The ETag of the version this change is based on, e.g. "3".')
@@ -68,12 +81,12 @@ def versioned(stored: StoredPolicy, status: int = 200) -> Response[Any]:
     )
 
 
-@app.get("/policy")
+@app.get("/policy", responses=documented(success=VERSIONED))
 def get_policy() -> Response[Any]:
     return versioned(wiring.policy_store().current())
 
 
-@app.put("/policy")
+@app.put("/policy", responses=documented(400, 412, 428, success=VERSIONED))
 def put_policy(change: Annotated[PolicyChange, Body()], if_match: IfMatch = None) -> Response[Any]:
     version = based_on(if_match)
     policy = parse_policy(change.policy)
@@ -82,7 +95,7 @@ def put_policy(change: Annotated[PolicyChange, Body()], if_match: IfMatch = None
     return versioned(stored)
 
 
-@app.post("/policy/validate")
+@app.post("/policy/validate", responses=documented(400))
 def validate_policy(candidate: Annotated[Candidate, Body()]) -> ValidationReport:
     try:
         policy = parse_policy(candidate.policy)
@@ -93,8 +106,8 @@ def validate_policy(candidate: Annotated[Candidate, Body()]) -> ValidationReport
     return ValidationReport.model_validate({"valid": True, "diff": changes})
 
 
-@app.post("/policy/simulate")
-@tracer.capture_method
+@app.post("/policy/simulate", responses=documented(400))
+@tracer.capture_method(capture_response=False)
 def simulate_policy(request: Annotated[SimulationRequest, Body()]) -> SimulationReport:
     candidate = parse_policy(request.policy)
     current = wiring.policy_store().current().policy
@@ -107,7 +120,7 @@ def simulate_policy(request: Annotated[SimulationRequest, Body()]) -> Simulation
     return SimulationReport.model_validate({**report, "days": request.days, "seconds": seconds})
 
 
-@app.get("/policy/versions")
+@app.get("/policy/versions", responses=documented(400))
 def list_versions(
     limit: Annotated[int, Query(ge=1, le=100)] = 20, next_token: Annotated[str | None, Query()] = None
 ) -> VersionList:
@@ -116,12 +129,12 @@ def list_versions(
     return VersionList(items=items, next_token=token)
 
 
-@app.get("/policy/versions/<version>")
+@app.get("/policy/versions/<version>", responses=documented(400, 404, success=VERSIONED))
 def get_version(version: Annotated[int, Path(ge=0)]) -> Response[Any]:
     return versioned(wiring.policy_store().get(version))
 
 
-@app.post("/policy/rollback")
+@app.post("/policy/rollback", responses=documented(400, 404, 412, 428, success=VERSIONED))
 def rollback(request: Annotated[RollbackRequest, Body()], if_match: IfMatch = None) -> Response[Any]:
     version = based_on(if_match)
     stored = wiring.policy_store().rollback(request.version, version, caller(app.current_event), request.comment)

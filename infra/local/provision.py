@@ -14,7 +14,13 @@ from typing import Any
 from infra import template
 
 ACCOUNT = "123456789012"
-DATA_TYPES = ("AWS::Events::EventBus", "AWS::SQS::Queue", "AWS::DynamoDB::Table", "AWS::Events::Rule")
+DATA_TYPES = (
+    "AWS::Events::EventBus",
+    "AWS::SQS::Queue",
+    "AWS::DynamoDB::Table",
+    "AWS::Events::Rule",
+    "AWS::SecretsManager::Secret",
+)
 
 
 @dataclass
@@ -37,6 +43,10 @@ class ProvisionedResources:
         return self.names[logical]
 
     def get_att(self, logical: str, attribute: str) -> str:
+        if attribute == "Arn" and logical not in self.arns and _is_function(logical):
+            # Functions are not created locally (their handlers run in-process): the ARN only names one,
+            # e.g. as a scheduled rule's target, which provisioning then leaves out.
+            return f"arn:aws:lambda:{self.region}:{ACCOUNT}:function:{self.stack}-{logical}"
         if attribute == "Arn":
             return self.arns[logical]
         if attribute in ("QueueName", "Name"):
@@ -102,7 +112,24 @@ def provision(
         local.types[logical] = resource["Type"]
         props = local.resolve(resource.get("Properties", {}))
         _CREATORS[resource["Type"]](session, local, logical, props)
+        for physical in (local.names, local.urls, local.arns):
+            if logical in physical:
+                _LOGICAL[physical[logical]] = logical
     return local
+
+
+# Every name, URL and ARN provisioned in this process -> its logical id, so that a tool watching
+# AWS calls (the tests' IAM usage recorder, infra/iam.py) can name the template resource a call touched.
+_LOGICAL: dict[str, str] = {}
+
+
+def logical_id(physical: str) -> str | None:
+    """The logical id of a resource provisioned in this process, from its name, URL or ARN."""
+    return _LOGICAL.get(physical)
+
+
+def _is_function(logical: str) -> bool:
+    return bool(template.translated()["Resources"].get(logical, {}).get("Type") == "AWS::Lambda::Function")
 
 
 def _in_dependency_order(resources: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -172,6 +199,9 @@ def _table(session: Any, local: ProvisionedResources, logical: str, props: dict[
         request["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
     if props.get("SSESpecification", {}).get("SSEEnabled"):
         request["SSESpecification"] = {"Enabled": True}
+    if props.get("DeletionProtectionEnabled"):
+        # moto refuses DeleteTable on it as DynamoDB does, so a local stack keeps it the same way.
+        request["DeletionProtectionEnabled"] = True
     answer = dynamodb.create_table(**request)
     local.names[logical], local.arns[logical] = name, answer["TableDescription"]["TableArn"]
     ttl = props.get("TimeToLiveSpecification")
@@ -189,18 +219,37 @@ def _rule(session: Any, local: ProvisionedResources, logical: str, props: dict[s
     name = props.get("Name") or f"{local.stack}-{logical}"
     bus = props.get("EventBusName", "default")
     events = session.client("events")
+    # A rule matches events (EventPattern) or runs on a schedule (ScheduleExpression).
+    matching = {"EventPattern": json.dumps(props["EventPattern"])} if "EventPattern" in props else {}
+    if "ScheduleExpression" in props:
+        matching["ScheduleExpression"] = props["ScheduleExpression"]
     answer = events.put_rule(
         Name=name,
         EventBusName=bus,
-        EventPattern=json.dumps(props["EventPattern"]),
         State=props.get("State", "ENABLED"),
         Description=props.get("Description", ""),
+        **matching,
     )
     local.names[logical], local.arns[logical] = name, answer["RuleArn"]
     # Lambda targets make moto's PutEvents fail; locally the pollers call the handlers instead.
-    targets = [{"Id": t["Id"], "Arn": t["Arn"]} for t in props.get("Targets", []) if ":lambda:" not in t["Arn"]]
+    # moto keeps a target's retry policy and dead-letter queue (it never uses them), so they can be checked.
+    kept = ("Id", "Arn", "RetryPolicy", "DeadLetterConfig")
+    targets = [{k: t[k] for k in kept if k in t} for t in props.get("Targets", []) if ":lambda:" not in t["Arn"]]
     if targets:
         events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
+
+
+def _secret(session: Any, local: ProvisionedResources, logical: str, props: dict[str, Any]) -> None:
+    """A secret with a generated value, as CloudFormation's GenerateSecretString makes it."""
+    generate = props.get("GenerateSecretString", {})
+    value = session.client("secretsmanager").get_random_password(
+        PasswordLength=int(generate.get("PasswordLength", 32)),
+        ExcludePunctuation=bool(generate.get("ExcludePunctuation", False)),
+    )["RandomPassword"]
+    name = props.get("Name") or f"{local.stack}-{logical}"
+    answer = session.client("secretsmanager").create_secret(Name=name, SecretString=value)
+    # Ref of a secret is its ARN.
+    local.names[logical], local.arns[logical] = answer["ARN"], answer["ARN"]
 
 
 _CREATORS = {
@@ -208,4 +257,5 @@ _CREATORS = {
     "AWS::SQS::Queue": _queue,
     "AWS::DynamoDB::Table": _table,
     "AWS::Events::Rule": _rule,
+    "AWS::SecretsManager::Secret": _secret,
 }

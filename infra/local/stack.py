@@ -6,6 +6,8 @@
   and SQS moves them to the dead-letter queue after maxReceiveCount);
 - an HTTP gateway that turns each request into an API Gateway proxy event for the function the
   template routes it to: every route of the template works, with no code per route;
+- one ticker per schedule of the template (moto stores schedules but never fires them), calling
+  its handler every period, as EventBridge Scheduler would (the outbox function, every minute);
 - GET /health: moto up, resources present, pollers alive, queue depths.
 """
 
@@ -117,6 +119,52 @@ def queue_sources() -> list[QueueSource]:
     return found
 
 
+@dataclass(frozen=True)
+class ScheduledSource:
+    function: Function
+    every: float  # seconds
+
+
+_RATE = re.compile(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)")
+_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def scheduled_sources() -> list[ScheduledSource]:
+    """Every rate() schedule of the template with the function it invokes."""
+    found = []
+    for kind in ("ScheduleV2", "Schedule"):
+        for function, props in _events(kind):
+            expression = str(props.get("ScheduleExpression") or props.get("Schedule") or "")
+            match = _RATE.fullmatch(expression.strip())
+            if not match:
+                raise ValueError(f"{function.logical_id}: only rate() schedules run locally, not {expression!r}")
+            every = int(match.group(1)) * _UNIT_SECONDS[match.group(2).rstrip("s")]
+            found.append(ScheduledSource(function, float(every)))
+    return found
+
+
+class Ticker(threading.Thread):
+    """EventBridge Scheduler for one function: invokes its handler every `every` seconds."""
+
+    def __init__(self, source: ScheduledSource, every: float | None = None) -> None:
+        super().__init__(name=f"ticker-{source.function.logical_id}", daemon=True)
+        self.source = source
+        self.every = every or source.every
+        self.stopping = threading.Event()
+        self.runs = 0
+        self.last_error: str | None = None
+
+    def run(self) -> None:
+        handler = self.source.function.load()
+        while not self.stopping.wait(self.every):
+            context = LambdaContext(self.source.function.logical_id, self.source.function.timeout)
+            try:
+                handler({"source": "aws.scheduler", "detail-type": "Scheduled Event", "detail": {}}, context)
+            except Exception as error:  # a failed run is retried by the next tick, as in AWS
+                self.last_error = f"{type(error).__name__}: {error}"
+            self.runs += 1
+
+
 def point_at(endpoint: str) -> None:
     """Every boto3 client of this process talks to the emulator, with throwaway credentials."""
     os.environ.update(
@@ -187,10 +235,14 @@ class LocalGovernor:
     console: TextIO = field(default_factory=lambda: sys.stdout)
     resources: Any = None
     pollers: list[Poller] = field(default_factory=list)
+    tickers: list[Ticker] = field(default_factory=list)
+    schedule_every: float | None = None  # overrides every schedule's period (tests)
     _server: ThreadingHTTPServer | None = None
     _moto: Any = None
     _saved_stdout: TextIO | None = None
     _log_file: TextIO | None = None
+    _clients: dict[str, Any] = field(default_factory=dict)
+    _clients_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def url(self) -> str:
@@ -222,19 +274,25 @@ class LocalGovernor:
         self.pollers = [Poller(source, self.resources) for source in queue_sources()]
         for poller in self.pollers:
             poller.start()
+        self.tickers = [Ticker(source, self.schedule_every) for source in scheduled_sources()]
+        for ticker in self.tickers:
+            ticker.start()
         threading.Thread(target=self._server.serve_forever, name="gateway", daemon=True).start()
         return self
 
     def stop(self) -> None:
         for poller in self.pollers:
             poller.stopping.set()
-        for poller in self.pollers:
-            poller.join(timeout=5)
+        for ticker in self.tickers:
+            ticker.stopping.set()
+        for worker in [*self.pollers, *self.tickers]:
+            worker.join(timeout=5)
         if self._server:
             self._server.shutdown()
             self._server.server_close()
         if self._moto:
             self._moto.stop()
+        self._clients.clear()
         if self._saved_stdout is not None:
             sys.stdout = self._saved_stdout
         if self._log_file:
@@ -252,9 +310,16 @@ class LocalGovernor:
         self._saved_stdout = sys.stdout
         sys.stdout = self._log_file
 
-    def queue_depths(self) -> dict[str, dict[str, int]]:
+    def client(self, service: str) -> Any:
+        """The stack's own clients, made once: /health is polled while draining, and a new boto3
+        client costs more than the requests it makes."""
+        with self._clients_lock:
+            if service not in self._clients:
+                self._clients[service] = boto3.client(service)
+            return self._clients[service]
 
-        sqs = boto3.client("sqs")
+    def queue_depths(self) -> dict[str, dict[str, int]]:
+        sqs = self.client("sqs")
         depths = {}
         for logical, url in self.resources.urls.items():
             attributes = sqs.get_queue_attributes(
@@ -291,8 +356,7 @@ class LocalGovernor:
         return (200 if healthy else 503), {"status": "ok" if healthy else "degraded", **report}
 
     def _resources_present(self) -> dict[str, bool]:
-
-        dynamodb, events = boto3.client("dynamodb"), boto3.client("events")
+        dynamodb, events = self.client("dynamodb"), self.client("events")
         tables = set(dynamodb.list_tables()["TableNames"])
         buses = {b["Name"] for b in events.list_event_buses()["EventBuses"]}
         depths = self.queue_depths()

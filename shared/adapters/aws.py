@@ -11,6 +11,22 @@ from functools import cache
 from typing import Any
 
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from shared.adapters.aws_errors import is_transient
+from shared.domain.errors import TransientFailure
+
+# What a call to AWS may raise. Of these, only what `retryable` accepts is worth a retry later;
+# anything else (a request we built wrong, a missing grant, and any other exception at all) is a
+# bug of ours: it must raise, fail the invocation and show in the function's Errors alarm, not be
+# retried quietly into the dead-letter queue.
+AWS_ERRORS: tuple[type[Exception], ...] = (ClientError, BotoCoreError, TransientFailure)
+
+
+def retryable(error: BaseException) -> bool:
+    """Throttling, 5xx, timeouts, connection failures (botocore's own rules), or our TransientFailure."""
+    return isinstance(error, TransientFailure) or is_transient(error)
+
 
 _lock = threading.Lock()
 _CONFIG = Config(

@@ -5,7 +5,14 @@ Keys serve the admin questions:
 - by customer and time: index `by-customer` (customer_id, decided_at);
 - by day and reason: index `by-day-reason` (day_shard, reason_at). A day's writes are spread
   over DAY_SHARDS partitions so one busy day never makes a hot index partition; a day query
-  reads every shard.
+  reads every shard;
+- the outbox: index `outbox` (outbox_shard, decided_at), sparse and KEYS_ONLY. A decision is
+  written with `outbox_shard` and keeps it until the transaction that counts it (after it was
+  published) removes it, so the index lists exactly the committed decisions not yet published
+  and counted. The attribute rides on the log entry's own write: no extra request.
+
+Each decision's entry also keeps the `fingerprint` of the event it decided, so a repeat of the
+event_id with different content is told apart from a redelivery.
 """
 
 from __future__ import annotations
@@ -23,6 +30,10 @@ BY_CUSTOMER = "by-customer"
 BY_DAY_REASON = "by-day-reason"
 BY_DAY = "by-day"
 DAY_SHARDS = 16
+OUTBOX = "outbox"
+OUTBOX_SHARD = "outbox_shard"
+OUTBOX_SHARDS = 4
+FINGERPRINT = "fingerprint"
 
 
 def key(decision_id: str) -> dict[str, Any]:
@@ -32,6 +43,10 @@ def key(decision_id: str) -> dict[str, Any]:
 def day_shard(decision: Decision) -> str:
     shard = int(hashlib.sha256(decision.decision_id.encode()).hexdigest(), 16) % DAY_SHARDS
     return f"{decision.decided_at:%Y-%m-%d}#{shard:02d}"
+
+
+def outbox_shard(decision: Decision) -> str:
+    return str(int(hashlib.sha256(decision.decision_id.encode()).hexdigest(), 16) % OUTBOX_SHARDS)
 
 
 def to_item(decision: Decision, retention: timedelta) -> dict[str, Any]:
@@ -86,14 +101,39 @@ def from_item(item: dict[str, Any]) -> Decision:
     return Decision.model_validate(json.loads(item["doc"]["S"]))
 
 
-def put_once(table: str, decision: Decision, retention: timedelta) -> dict[str, Any]:
-    """Writes the decision unless one exists for the event: the log entry is the idempotency marker."""
+def put_once(table: str, decision: Decision, retention: timedelta, fingerprint: str | None = None) -> dict[str, Any]:
+    """Writes the decision unless one exists for the event: the log entry is the idempotency marker.
+    It enters the outbox (see the module docstring) and keeps the event's fingerprint."""
+    item = to_item(decision, retention)
+    item[OUTBOX_SHARD] = {"S": outbox_shard(decision)}
+    if fingerprint is not None:
+        item[FINGERPRINT] = {"S": fingerprint}
     return {
         "TableName": table,
-        "Item": to_item(decision, retention),
+        "Item": item,
         "ConditionExpression": f"attribute_not_exists({KEY})",
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
+
+
+def fingerprint_of_item(item: dict[str, Any]) -> str | None:
+    """None for entries written before fingerprints were kept."""
+    value = item.get(FINGERPRINT, {}).get("S")
+    return str(value) if value is not None else None
+
+
+def outbox_queries(table: str, before: datetime) -> list[dict[str, Any]]:
+    """One Query per outbox shard: the entries decided before `before` and not yet counted."""
+    return [
+        {
+            "TableName": table,
+            "IndexName": OUTBOX,
+            "KeyConditionExpression": "#shard = :shard AND decided_at < :before",
+            "ExpressionAttributeNames": {"#shard": OUTBOX_SHARD},
+            "ExpressionAttributeValues": {":shard": {"S": str(shard)}, ":before": {"S": format_utc(before)}},
+        }
+        for shard in range(OUTBOX_SHARDS)
+    ]
 
 
 def day_queries(table: str, day: str) -> list[dict[str, Any]]:

@@ -38,29 +38,36 @@ def _opt_outs_value(opt_outs: tuple[OptOut, ...]) -> dict[str, Any]:
     return {"M": {o.kind: {"M": {"source": {"S": o.source}, "at": {"S": format_utc(o.at)}}} for o in opt_outs}}
 
 
-def set_opt_outs(table: str, customer_id: str, opt_outs: tuple[OptOut, ...], now: datetime) -> dict[str, Any]:
-    """Replaces a customer's opt-outs and bumps the version, so a decision that read the ledger
-    before this change fails its condition and decides again: the very next decision honours it.
-    A ledger holding an opt-out never expires (the customer's wish outlives their follow-ups)."""
-    expiry = "REMOVE expires_at" if opt_outs else ""
+def set_opt_outs(table: str, before: ContactLedger, opt_outs: tuple[OptOut, ...], now: datetime) -> dict[str, Any]:
+    """Replaces a customer's opt-outs if nobody changed the ledger since `before` was read (an
+    admin's change or a decider's slot: either bumps the version), and bumps the version, so a
+    decision that read the ledger before this change fails its condition and decides again: the
+    very next decision honours it. A ledger holding an opt-out never expires (the customer's wish
+    outlives their follow-ups); without one it expires like a decider's write would set it."""
     values: dict[str, Any] = {
         ":opt_outs": _opt_outs_value(opt_outs),
-        ":zero": {"N": "0"},
-        ":one": {"N": "1"},
+        ":version": {"N": str(before.version + 1)},
         ":updated_at": {"S": format_utc(now)},
         ":empty": {"L": []},
     }
-    update = (
-        "SET opt_outs = :opt_outs, version = if_not_exists(version, :zero) + :one, updated_at = :updated_at, "
-        "followups = if_not_exists(followups, :empty)"
-    )
-    if not opt_outs:
+    update = "SET opt_outs = :opt_outs, version = :version, updated_at = :updated_at, "
+    update += "followups = if_not_exists(followups, :empty)"
+    if opt_outs:
+        update += " REMOVE expires_at"
+    else:
+        last_send = max((f.send_at for f in before.followups), default=now)
         update += ", expires_at = :expires_at"
-        values[":expires_at"] = {"N": str(int((now + timedelta(days=400)).timestamp()))}
+        values[":expires_at"] = {"N": str(int((max(last_send, now) + timedelta(days=400)).timestamp()))}
+    if before.version == 0:
+        condition = f"attribute_not_exists({KEY})"
+    else:
+        condition = "version = :expected"
+        values[":expected"] = {"N": str(before.version)}
     return {
         "TableName": table,
-        "Key": key(customer_id),
-        "UpdateExpression": f"{update} {expiry}".strip(),
+        "Key": key(before.customer_id),
+        "UpdateExpression": update,
+        "ConditionExpression": condition,
         "ExpressionAttributeValues": values,
     }
 

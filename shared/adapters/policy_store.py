@@ -8,8 +8,8 @@ can never both win: the second gets a 412. Version 0 is the built-in default pol
 
 from __future__ import annotations
 
-import base64
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -18,11 +18,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
+from pydantic import ValidationError
 
 from shared.adapters import aws
+from shared.adapters.tokens import SecretKey, TokenSigner, refused
 from shared.domain.decision import format_utc
-from shared.domain.errors import InvalidInput, NotFound, VersionConflict
-from shared.domain.policy import Policy, default_policy
+from shared.domain.errors import InvalidInput, NotFound, VersionConflict, field_problems
+from shared.domain.policy import STORED, Policy, default_policy
 
 POLICY_ID = "contact-policy"
 CURRENT = "current"
@@ -56,8 +58,7 @@ class StoredPolicy:
 
 def policy_document(policy: Policy) -> dict[str, Any]:
     """The policy as marketing ops write it (without the version, which the store assigns)."""
-    document: dict[str, Any] = policy.model_dump(mode="json", exclude={"version"})
-    return document
+    return policy.document()
 
 
 def builtin() -> StoredPolicy:
@@ -114,7 +115,8 @@ def _from_item(item: dict[str, Any]) -> StoredPolicy:
     document = json.loads(item["doc"]["S"])
     return StoredPolicy(
         version=version,
-        policy=Policy.model_validate({**document, "version": version}),
+        # A version stored before a validation rule was added stays readable (deciders need it).
+        policy=Policy.model_validate({**document, "version": version}, context=STORED),
         author=item["author"]["S"],
         created_at=datetime.fromisoformat(item["created_at"]["S"]),
         comment=item["comment"]["S"],
@@ -125,8 +127,10 @@ def _from_item(item: dict[str, Any]) -> StoredPolicy:
 
 
 class PolicyStore(aws.AwsPort):
-    def __init__(self, table: str, client: Any = None) -> None:
+    def __init__(self, table: str, client: Any = None, signer: TokenSigner | None = None) -> None:
         self.table = table
+        # Deciders never page: without a signer the key is looked up only if a token is needed.
+        self.signer = signer or TokenSigner(SecretKey(None))
         super().__init__(client)
 
     def current(self) -> StoredPolicy:
@@ -151,13 +155,13 @@ class PolicyStore(aws.AwsPort):
             "Limit": limit,
         }
         if next_token:
-            request["ExclusiveStartKey"] = _decode_token(next_token)
+            request["ExclusiveStartKey"] = _decode_token(self.signer, next_token)
         answer = self.client.query(**request)
         versions = [_from_item(item) for item in answer["Items"]]
         last = answer.get("LastEvaluatedKey")
         if not last and len(versions) < limit:
             versions.append(builtin())
-        return versions, _encode_token(last) if last else None
+        return versions, _encode_token(self.signer, last) if last else None
 
     def save(self, policy: Policy, based_on: int, author: str, comment: str, kind: str = "update") -> StoredPolicy:
         """Makes `policy` the new current version, if `based_on` is still current."""
@@ -169,9 +173,17 @@ class PolicyStore(aws.AwsPort):
                 previous.version,
             )
         version = previous.version + 1
+        try:
+            # Exactly what will be read back; a rolled-back version must meet today's rules too.
+            numbered = Policy.model_validate({**policy_document(policy), "version": version})
+        except ValidationError as error:
+            problems = field_problems(error, prefix=("policy",))
+            raise InvalidInput(
+                f"the policy has {len(problems)} problem(s) under the current rules; nothing was changed", problems
+            ) from None
         stored = StoredPolicy(
             version=version,
-            policy=Policy.model_validate({**policy_document(policy), "version": version}),
+            policy=numbered,
             author=author,
             created_at=datetime.now(UTC),
             comment=comment,
@@ -224,20 +236,21 @@ class PolicyStore(aws.AwsPort):
         return self.save(old.policy, based_on, author, comment or f"rollback to version {to_version}", kind="rollback")
 
 
-def _encode_token(key: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode()
+TOKEN_KIND = "policy-versions"  # noqa: S105 - what the token pages, not a secret
+_VERSION_KEY = re.compile(r"v#\d{8}")
 
 
-def _decode_token(token: str) -> dict[str, Any]:
-    try:
-        key = json.loads(base64.urlsafe_b64decode(token.encode()))
-        if set(key) != {"policy_id", "version_key"} or key["policy_id"] != {"S": POLICY_ID}:
-            raise ValueError
-        return key  # type: ignore[no-any-return]
-    except (ValueError, TypeError, KeyError):
-        raise InvalidInput(
-            "next_token is not a token this API gave out", [{"field": "next_token", "message": "is invalid"}]
-        ) from None
+def _encode_token(signer: TokenSigner, key: dict[str, Any]) -> str:
+    return signer.encode(TOKEN_KIND, POLICY_ID, {"after": key["version_key"]["S"]})
+
+
+def _decode_token(signer: TokenSigner, token: str) -> dict[str, Any]:
+    """The key to resume after, from a signed token this API gave out (else a 400 on next_token)."""
+    state = signer.decode(TOKEN_KIND, POLICY_ID, token)
+    after = state.get("after")
+    if set(state) != {"after"} or not isinstance(after, str) or not _VERSION_KEY.fullmatch(after):
+        raise refused()
+    return _key(after)
 
 
 class CachedPolicy:

@@ -1,13 +1,29 @@
-"""Customers' opt-outs, set by admins: honoured by the very next decision, recorded in the log."""
+"""Customers' opt-outs, set by admins: honoured by the very next decision, recorded in the log.
+
+A change reads the ledger, applies itself, and commits in one transaction conditioned on the
+version it read (with its audit record). Two admins, or an admin and a decider, that read the
+same version cannot both commit: the loser reads again and reapplies its change on top of the
+winner's, so no change is lost and each audit record's before/after is what really happened.
+"""
 
 from __future__ import annotations
 
+import random
+import time
 from datetime import datetime, timedelta
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from shared.adapters import aws, decision_log, ledger
 from shared.domain.contacts import OPT_OUT_KINDS, ContactLedger, OptOut
 from shared.domain.decision import format_utc
+from shared.domain.errors import LedgerContention
+
+ATTEMPTS = 10
+BACKOFF_SECONDS = 0.02  # doubled per attempt (capped below), full jitter: racing admins spread out
+MAX_BACKOFF_SECONDS = 0.5
+_LOST_RACE = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
 
 
 def as_json(state: ContactLedger) -> dict[str, Any]:
@@ -15,6 +31,21 @@ def as_json(state: ContactLedger) -> dict[str, Any]:
         "customer_id": state.customer_id,
         "opt_outs": [{"kind": o.kind, "source": o.source, "at": format_utc(o.at)} for o in state.opt_outs],
     }
+
+
+def applied(current: tuple[OptOut, ...], wanted: dict[str, bool], source: str, now: datetime) -> tuple[OptOut, ...]:
+    """The opt-outs after setting (True) or lifting (False) the wanted kinds; others unchanged.
+    A kind already set keeps its first source and time. Ordered by kind, as the ledger reads them
+    back, so "nothing changed" is plain equality."""
+    kept = {o.kind: o for o in current}
+    for kind, on in wanted.items():
+        if kind not in OPT_OUT_KINDS:
+            raise ValueError(f"unknown opt-out kind {kind!r}")
+        if on and kind not in kept:
+            kept[kind] = OptOut(kind, source, now)
+        elif not on:
+            kept.pop(kind, None)
+    return tuple(kept[k] for k in sorted(kept))
 
 
 class Preferences(aws.AwsPort):
@@ -29,36 +60,45 @@ class Preferences(aws.AwsPort):
         return ledger.from_item(customer_id, item.get("Item"))
 
     def set(self, customer_id: str, wanted: dict[str, bool], source: str, actor: str, now: datetime) -> ContactLedger:
-        """Sets the given kinds on or off (others unchanged) and records who did it, in one transaction."""
-        current = self.get(customer_id)
-        kept = {o.kind: o for o in current.opt_outs}
-        for kind in OPT_OUT_KINDS:
-            if wanted.get(kind) is True and kind not in kept:
-                kept[kind] = OptOut(kind, source, now)
-            elif wanted.get(kind) is False:
-                kept.pop(kind, None)
-        opt_outs = tuple(kept[k] for k in OPT_OUT_KINDS if k in kept)
-        details = {"before": sorted(kept_kinds(current)), "after": sorted(o.kind for o in opt_outs), "source": source}
+        """Sets the given kinds on or off (others unchanged) and records who did it, in one
+        transaction conditioned on the version read; redone on a fresh read if it lost a race."""
+        for attempt in range(ATTEMPTS):
+            current = self.get(customer_id)
+            opt_outs = applied(current.opt_outs, wanted, source, now)
+            if opt_outs == current.opt_outs:
+                return current  # already so (a retried request, say): nothing written, nothing audited
+            try:
+                self._commit(current, opt_outs, source, actor, now)
+            except ClientError as error:
+                if not _lost_race(error):
+                    raise
+                time.sleep(random.uniform(0, min(MAX_BACKOFF_SECONDS, BACKOFF_SECONDS * 2**attempt)))  # noqa: S311
+                continue
+            return ContactLedger(customer_id, current.version + 1, current.followups, opt_outs)
+        raise LedgerContention(f"opt-outs of customer {customer_id} kept changing; send the change again")
+
+    def _commit(
+        self, current: ContactLedger, opt_outs: tuple[OptOut, ...], source: str, actor: str, now: datetime
+    ) -> None:
+        details = {"before": kinds(current.opt_outs), "after": kinds(opt_outs), "source": source}
+        record = decision_log.admin_record(
+            current.customer_id, "preferences_changed", actor=actor, at=now, details=details, retention=self.retention
+        )
         self.client.transact_write_items(
             TransactItems=[
-                {"Update": ledger.set_opt_outs(self.ledger_table, customer_id, opt_outs, now)},
-                {
-                    "Put": {
-                        "TableName": self.log_table,
-                        "Item": decision_log.admin_record(
-                            customer_id,
-                            "preferences_changed",
-                            actor=actor,
-                            at=now,
-                            details=details,
-                            retention=self.retention,
-                        ),
-                    }
-                },
+                {"Update": ledger.set_opt_outs(self.ledger_table, current, opt_outs, now)},
+                {"Put": {"TableName": self.log_table, "Item": record}},
             ]
         )
-        return self.get(customer_id)
 
 
-def kept_kinds(state: ContactLedger) -> list[str]:
-    return [o.kind for o in state.opt_outs]
+def kinds(opt_outs: tuple[OptOut, ...]) -> list[str]:
+    return sorted(o.kind for o in opt_outs)
+
+
+def _lost_race(error: ClientError) -> bool:
+    """The ledger changed since it was read (or another transaction held it): read again, retry."""
+    if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+        return False
+    reasons = error.response.get("CancellationReasons") or []
+    return bool(reasons) and reasons[0].get("Code") in _LOST_RACE

@@ -2,7 +2,8 @@
 
 Publishing happens after the commit, so it is at least once: a process that dies in between
 leaves its SQS message unacknowledged, the redelivery finds the committed decision and publishes
-it again. Consumers dedupe on `decision_id`, which is the same on every repeat.
+it again; a decision nobody redelivers (POST /decide, Amazon Connect) stays in the outbox until
+the outbox function publishes it. Consumers dedupe on `decision_id`, the same on every repeat.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from shared.adapters import aws
+from shared.adapters import aws, retry
 from shared.domain.decision import Decision
 
 SOURCE = "followup.governor"
@@ -43,9 +44,11 @@ class Publisher(aws.AwsPort):
         Returns the decisions still unpublished after the retries, for the caller to fail.
         """
         pending = list(decisions)
-        for _ in range(ATTEMPTS):
+        for attempt in range(ATTEMPTS):
             if not pending:
                 break
+            if attempt:
+                retry.backoff(attempt)  # failed entries are mostly throttling: do not hammer
             failed: list[Decision] = []
             for start in range(0, len(pending), MAX_ENTRIES):
                 chunk = pending[start : start + MAX_ENTRIES]

@@ -4,6 +4,10 @@ After a batch is committed and published, one transaction adds the batch's count
 item and marks each decision's log entry as counted. The marks make it exactly once: a redelivered
 decision is already marked, its condition fails, and it is left out of the retry. A day's counts
 are spread over STATS_SHARDS items so concurrent deciders rarely touch the same one.
+
+The same update takes the entry out of the outbox (decision_log.OUTBOX_SHARD): only published
+decisions are counted, so "counted" means "published and counted", and what the outbox still
+lists is exactly what the outbox function must publish.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shared.adapters import aws, decision_log
+from shared.adapters import aws, decision_log, retry
 from shared.domain.decision import Decision, format_utc
 
 STATS_SHARDS = 32
@@ -51,7 +55,7 @@ def _mark_counted(log_table: str, decision: Decision, now: datetime) -> dict[str
     return {
         "TableName": log_table,
         "Key": decision_log.key(decision.decision_id),
-        "UpdateExpression": "SET counted_at = :now",
+        "UpdateExpression": f"SET counted_at = :now REMOVE {decision_log.OUTBOX_SHARD}",
         "ConditionExpression": f"attribute_exists({decision_log.KEY}) AND attribute_not_exists(counted_at)",
         "ExpressionAttributeValues": {":now": {"S": format_utc(now)}},
     }
@@ -66,7 +70,7 @@ class Stats(aws.AwsPort):
     def count(self, decisions: Sequence[Decision], now: datetime) -> list[Decision]:
         """Adds these decisions to the counters once; returns the ones not counted yet (to retry)."""
         pending = list({d.decision_id: d for d in decisions}.values())
-        for _ in range(ATTEMPTS):
+        for attempt in range(ATTEMPTS):
             if not pending:
                 return []
             by_day: dict[str, list[Decision]] = defaultdict(list)
@@ -90,7 +94,9 @@ class Stats(aws.AwsPort):
                     if reason.get("Code") == "ConditionalCheckFailed"
                 }
                 pending = [d for d in pending if d.decision_id not in counted]
-                # Otherwise a conflict with a concurrent counter update: try again on another shard.
+                if not counted:
+                    # A conflict with a concurrent counter update: wait, then try another shard.
+                    retry.backoff(attempt)
         return pending
 
     def days(self, first: date, last: date) -> list[dict[str, Any]]:

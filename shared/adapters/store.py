@@ -14,12 +14,14 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from shared.adapters import aws, decision_log, ledger
+from shared.adapters import aws, decision_log, ledger, retry
 from shared.domain.contacts import ContactLedger
 from shared.domain.decision import Decision
 from shared.domain.errors import TransientFailure
 
 CONDITION_FAILED = "ConditionalCheckFailed"
+CONFLICT = "TransactionConflict"
+READ_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -29,9 +31,12 @@ class Committed:
 
 @dataclass(frozen=True)
 class AlreadyDecided:
-    """The event was decided before (a redelivery): this is the first decision, unchanged."""
+    """The event was decided before: this is the first decision, unchanged, with the fingerprint
+    of the event it decided (None for entries older than fingerprints), for the caller to tell a
+    redelivery from another event reusing the id."""
 
     decision: Decision
+    fingerprint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -41,14 +46,25 @@ class LedgerChanged:
     current: ContactLedger
 
 
-CommitOutcome = Committed | AlreadyDecided | LedgerChanged
+@dataclass(frozen=True)
+class Contended:
+    """Another request was writing the same item at that moment (TransactionConflict): nothing was
+    written; read again and decide again after a backoff."""
+
+
+CommitOutcome = Committed | AlreadyDecided | LedgerChanged | Contended
 
 
 class Store(Protocol):
     def load(self, customer_ids: Iterable[str]) -> dict[str, ContactLedger]: ...
 
     def commit(
-        self, decision: Decision, before: ContactLedger, after: ContactLedger | None, now: datetime
+        self,
+        decision: Decision,
+        before: ContactLedger,
+        after: ContactLedger | None,
+        now: datetime,
+        fingerprint: str | None = None,
     ) -> CommitOutcome: ...
 
     def get_decision(self, decision_id: str) -> Decision | None: ...
@@ -75,7 +91,9 @@ class DynamoStore(aws.AwsPort):
                     "ConsistentRead": True,
                 }
             }
-            for _ in range(5):
+            for attempt in range(READ_ATTEMPTS):
+                if attempt:
+                    retry.backoff(attempt)  # unprocessed keys mean throttling: give it room
                 answer = self.client.batch_get_item(RequestItems=request)
                 for item in answer["Responses"].get(self.ledger_table, []):
                     cid = item[ledger.KEY]["S"]
@@ -88,16 +106,24 @@ class DynamoStore(aws.AwsPort):
         return found
 
     def commit(
-        self, decision: Decision, before: ContactLedger, after: ContactLedger | None, now: datetime
+        self,
+        decision: Decision,
+        before: ContactLedger,
+        after: ContactLedger | None,
+        now: datetime,
+        fingerprint: str | None = None,
     ) -> CommitOutcome:
-        log_put = decision_log.put_once(self.log_table, decision, self.retention)
+        log_put = decision_log.put_once(self.log_table, decision, self.retention, fingerprint)
         if after is None:
             try:
                 self.client.put_item(**log_put)
             except ClientError as error:
-                if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                code = error.response["Error"]["Code"]
+                if code == "TransactionConflictException":
+                    return Contended()
+                if code != "ConditionalCheckFailedException":
                     raise
-                return AlreadyDecided(decision_log.from_item(error.response["Item"]))
+                return _already_decided(error.response["Item"])
             return Committed(decision)
         slot = ledger.replace_if_unchanged(self.ledger_table, before, after, now)
         try:
@@ -107,9 +133,11 @@ class DynamoStore(aws.AwsPort):
                 raise
             slot_reason, log_reason = error.response.get("CancellationReasons", [{}, {}])
             if log_reason.get("Code") == CONDITION_FAILED:
-                return AlreadyDecided(decision_log.from_item(log_reason["Item"]))
+                return _already_decided(log_reason["Item"])
             if slot_reason.get("Code") == CONDITION_FAILED:
                 return LedgerChanged(ledger.from_item(before.customer_id, slot_reason.get("Item")))
+            if CONFLICT in (slot_reason.get("Code"), log_reason.get("Code")):
+                return Contended()
             raise TransientFailure(
                 f"transaction cancelled: {slot_reason.get('Code')}/{log_reason.get('Code')}"
             ) from error
@@ -120,6 +148,10 @@ class DynamoStore(aws.AwsPort):
         return decision_log.from_item(item["Item"]) if "Item" in item else None
 
 
+def _already_decided(item: dict[str, Any]) -> AlreadyDecided:
+    return AlreadyDecided(decision_log.from_item(item), decision_log.fingerprint_of_item(item))
+
+
 class MemoryStore:
     """The same port in memory, for simulation (nothing real is written) and fast tests."""
 
@@ -127,23 +159,31 @@ class MemoryStore:
         self._lock = threading.Lock()
         self.ledgers: dict[str, ContactLedger] = {}
         self.decisions: dict[str, Decision] = {}
+        self.fingerprints: dict[str, str | None] = {}
 
     def load(self, customer_ids: Iterable[str]) -> dict[str, ContactLedger]:
         with self._lock:
             return {cid: self.ledgers.get(cid, ContactLedger(cid)) for cid in set(customer_ids)}
 
     def commit(
-        self, decision: Decision, before: ContactLedger, after: ContactLedger | None, now: datetime
+        self,
+        decision: Decision,
+        before: ContactLedger,
+        after: ContactLedger | None,
+        now: datetime,
+        fingerprint: str | None = None,
     ) -> CommitOutcome:
         with self._lock:
             if decision.decision_id in self.decisions:
-                return AlreadyDecided(self.decisions[decision.decision_id])
+                first = decision.decision_id
+                return AlreadyDecided(self.decisions[first], self.fingerprints.get(first))
             if after is not None:
                 current = self.ledgers.get(before.customer_id, ContactLedger(before.customer_id))
                 if current.version != before.version:
                     return LedgerChanged(current)
                 self.ledgers[after.customer_id] = after
             self.decisions[decision.decision_id] = decision
+            self.fingerprints[decision.decision_id] = fingerprint
             return Committed(decision)
 
     def get_decision(self, decision_id: str) -> Decision | None:

@@ -7,6 +7,7 @@ import contextlib
 from typing import Any
 
 from shared.domain.decision import Decision
+from shared.domain.errors import GovernorError
 
 _INTEGERS = ("handle_seconds", "contact_attempts", "reopen_count")
 _NUMBERS = ("sentiment",)
@@ -55,3 +56,10 @@ def answer(decision: Decision) -> dict[str, str]:
 
 def refusal(code: str, message: str, fields: list[str]) -> dict[str, str]:
     return {"status": "error", "error_code": code, "error_message": message, "error_fields": ",".join(fields)}
+
+
+def refusal_for(error: GovernorError) -> dict[str, str]:
+    """A domain error as Connect's flat map: its code (INVALID_INPUT, IDEMPOTENCY_KEY_REUSED,
+    TRY_AGAIN), message and the fields to change, for the contact flow to branch on."""
+    fields = [str(f["field"]) for f in getattr(error, "fields", [])]
+    return refusal(error.code, str(error), fields)

@@ -13,30 +13,54 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel, Field
 
+from shared.adapters.aws_errors import error_code, is_transient
 from shared.domain.errors import GovernorError, field_path
-
-TRANSIENT_AWS_ERRORS = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "Throttling",
-        "RequestLimitExceeded",
-        "TransactionConflictException",
-        "InternalServerError",
-        "InternalFailure",
-        "ServiceUnavailable",
-    }
-)
 
 logger = Logger(child=True)
 
 
+class FieldProblem(BaseModel):
+    field: str = Field(description="The path of the request part to change: a query parameter, a header, body.a.0.")
+    message: str = Field(description="What is wrong with it (never the value sent).")
+
+
+class Error(BaseModel):
+    """Every refusal and failure of every API: what happened, what to change, and where."""
+
+    code: str = Field(description="INVALID_INPUT, INVALID_JSON, NOT_FOUND, VERSION_CONFLICT, TRY_AGAIN, ...")
+    message: str
+    fields: list[FieldProblem] = Field(description="The request parts to change; empty when none is to blame.")
+
+
+_STATUS_TEXT = {
+    400: "Invalid request: the body says which fields to change (code INVALID_INPUT or INVALID_JSON).",
+    404: "Not found (code NOT_FOUND).",
+    409: "Conflict: the idempotency key was used for a different request (code IDEMPOTENCY_KEY_REUSED).",
+    412: "The version in If-Match is no longer current (code VERSION_CONFLICT); re-read and reapply.",
+    428: "If-Match is required (code PRECONDITION_REQUIRED).",
+    500: "Internal error (code INTERNAL): a fault of the service, logged; retrying at once will not help.",
+    503: "Temporarily unavailable (code TRY_AGAIN): send the same request again shortly.",
+}
+
+
+def documented(*refusals: int, ok: int = 200, success: OpenAPIResponse | None = None) -> dict[int, OpenAPIResponse]:
+    """A route's responses for its OpenAPI document: the success (by default the route's return
+    model), each refusal it can give, and the 500 and 503 every route can give, as Error bodies."""
+    responses: dict[int, OpenAPIResponse] = {ok: success or {"description": "OK"}}
+    for status in sorted({*refusals, 500, 503}):
+        responses[status] = {
+            "description": _STATUS_TEXT[status],
+            "content": {content_types.APPLICATION_JSON: {"model": Error}},
+        }
+    return responses
+
+
 def error_response(status: int, code: str, message: str, fields: list[dict[str, str]] | None = None) -> Response[Any]:
-    body: dict[str, Any] = {"code": code, "message": message}
-    if fields:
-        body["fields"] = fields
+    body: dict[str, Any] = {"code": code, "message": message, "fields": fields or []}
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
 
 
@@ -71,7 +95,9 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
 
     @app.exception_handler(json.JSONDecodeError)
     def _not_json(_: json.JSONDecodeError) -> Response[Any]:
-        return error_response(400, "INVALID_JSON", "the body is not valid JSON")
+        return error_response(
+            400, "INVALID_JSON", "the body is not valid JSON", [{"field": "body", "message": "is not valid JSON"}]
+        )
 
     @app.exception_handler(RecursionError)
     def _too_deep(_: RecursionError) -> Response[Any]:
@@ -86,18 +112,21 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
         fields = getattr(error, "fields", None)
         return error_response(error.status, error.code, str(error), fields)
 
-    @app.exception_handler(ClientError)
-    def _aws(error: ClientError) -> Response[Any]:
-        code = error.response.get("Error", {}).get("Code", "")
-        if code in TRANSIENT_AWS_ERRORS:
+    @app.exception_handler([ClientError, BotoCoreError])
+    def _aws(error: ClientError | BotoCoreError) -> Response[Any]:
+        # Classified by botocore's retry rules (throttling, 5xx/429, timeouts, connections): a
+        # ParamValidationError or a missing resource is our fault, and a retry would not mend it.
+        if is_transient(error):
+            logger.warning("AWS call did not complete", extra={"aws_error": error_code(error)})
             return error_response(503, "TRY_AGAIN", "the service is busy; send the request again shortly")
-        logger.exception("AWS call failed", extra={"aws_error": code})
+        logger.exception("AWS call failed", extra={"aws_error": error_code(error)})
         return error_response(500, "INTERNAL", "an internal error occurred; it has been logged")
 
-    @app.exception_handler(BotoCoreError)
-    def _aws_transport(error: BotoCoreError) -> Response[Any]:
-        logger.warning("AWS call did not complete", extra={"aws_error": type(error).__name__})
-        return error_response(503, "TRY_AGAIN", "the service is busy; send the request again shortly")
+    @app.exception_handler(Exception)
+    def _bug(error: Exception) -> Response[Any]:
+        # A fault of ours: logged with its trace, answered as JSON (API Gateway would say 502).
+        logger.exception("request failed", extra={"error": type(error).__name__})
+        return error_response(500, "INTERNAL", "an internal error occurred; it has been logged")
 
     @app.not_found
     def _no_route(_: NotFoundError) -> Response[Any]:

@@ -1,16 +1,24 @@
 """A customer's contact state under the current policy: what each window counts, when a survey
-and a callback would next be allowed, opt-outs. Computed from the ledger by the engine's own
-window arithmetic, so it cannot disagree with decisions."""
+and a callback would next be allowed, opt-outs. Computed from the ledger with the rules the engine
+would apply (`Policy.rules_for`, overrides included) and the engine's own window arithmetic, so
+it cannot disagree with decisions.
+
+Contact state has no event, so the caller says which interactions it is about (segment, brand,
+channel): the admin API takes them from the query, else from the customer's latest decision.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared.domain.contacts import ContactLedger
 from shared.domain.decision import Action, format_utc
 from shared.domain.engine import ANY_KIND, next_allowed, window_load
-from shared.domain.policy import Policy, Window
+from shared.domain.policy import Base, Policy, Window
+
+# Each round moves past one blocking follow-up; a ledger holds at most a few hundred.
+_MAX_ROUNDS = 1000
 
 
 def _windows(kind: str, taken: list[datetime], windows: tuple[Window, ...], now: datetime) -> list[dict[str, Any]]:
@@ -30,35 +38,78 @@ def _windows(kind: str, taken: list[datetime], windows: tuple[Window, ...], now:
     return rows
 
 
-def contact_state(ledger: ContactLedger, policy: Policy, now: datetime) -> dict[str, Any]:
+def _next_time(ledger: ContactLedger, rules: Base, kind: Action, now: datetime) -> datetime | None:
+    """The earliest time at or after `now` when every cap of `kind` (and the survey gap) lets one
+    more through, as the engine checks them at a send time; None when no time will."""
+    own = ledger.of_kind(kind)
+    windows = [(w, own) for w in (rules.caps.survey if kind is Action.SURVEY else rules.caps.callback)]
+    windows += [(w, ledger.all_sends()) for w in rules.caps.any]
+    gap = rules.min_gap_before_survey if kind is Action.SURVEY else timedelta(0)
+    moment = now
+    for _ in range(_MAX_ROUNDS):
+        later = moment
+        for window, taken in windows:
+            if window_load(taken, window.length, moment) >= window.max:
+                allowed = next_allowed(taken, window.length, window.max, moment)
+                if allowed is None:
+                    return None
+                later = max(later, allowed)
+        # The gap is measured from follow-ups on both sides (deferred ones can be later).
+        later = max([later, *(t + gap for t in ledger.all_sends() if abs(moment - t) < gap)])
+        if later == moment:  # every rule passes here
+            return moment
+        moment = later
+    return None
+
+
+SCOPE_KEYS = ("segment", "brand", "channel")
+SCOPE_HELP = (
+    "Contact state for interactions of this segment, brand or channel (overrides apply by them); "
+    "when none is given, those of the customer's latest decision."
+)
+
+
+def scope_for(entries: list[dict[str, Any]], asked: dict[str, str | None]) -> dict[str, str | None]:
+    """Which interactions the state is about: what the admin asked for (any key given), else the
+    segment, brand and channel of the customer's latest decision (`entries`: newest first, as
+    stored), else none (the base rules). `from` says which, so the answer is never ambiguous."""
+    if any(asked.get(k) for k in SCOPE_KEYS):
+        return {**{k: asked.get(k) for k in SCOPE_KEYS}, "from": "query"}
+    latest = next((e["input"] for e in entries if isinstance(e.get("input"), dict)), None)
+    if latest is not None:
+        return {**{k: latest.get(k) for k in SCOPE_KEYS}, "from": "latest_decision"}
+    return {**dict.fromkeys(SCOPE_KEYS), "from": "none"}
+
+
+def contact_state(
+    ledger: ContactLedger, policy: Policy, now: datetime, scope: dict[str, str | None] | None = None
+) -> dict[str, Any]:
+    scope = scope or {**dict.fromkeys(SCOPE_KEYS), "from": "none"}
+    segment = scope.get("segment")
+    rules, label = policy.rules_for(segment, scope.get("brand"), scope.get("channel"))
     surveys, callbacks, everything = ledger.of_kind(Action.SURVEY), ledger.of_kind(Action.CALLBACK), ledger.all_sends()
     windows = (
-        _windows("survey", surveys, policy.caps.survey, now)
-        + _windows("callback", callbacks, policy.caps.callback, now)
-        + _windows(ANY_KIND, everything, policy.caps.any, now)
+        _windows("survey", surveys, rules.caps.survey, now)
+        + _windows("callback", callbacks, rules.caps.callback, now)
+        + _windows(ANY_KIND, everything, rules.caps.any, now)
     )
-    gap = policy.min_gap_before_survey
-    survey_gap_until = max((t + gap for t in everything if abs(now - t) < gap), default=now)
+    never_surveyed = not rules.enabled.survey or (segment is not None and segment in policy.excluded_segments)
 
-    def next_time(kind: str, extra: datetime | None = None) -> str | None:
-        if ledger.opted_out_of(kind):
+    def next_time(kind: Action, blocked: bool) -> str | None:
+        if blocked or ledger.opted_out_of(str(kind)):
             return None
-        candidates = [
-            datetime.fromisoformat(w["next_allowed"])
-            for w in windows
-            if w["kind"] in (kind, ANY_KIND) and w["next_allowed"]
-        ]
-        if any(w["next_allowed"] is None for w in windows if w["kind"] in (kind, ANY_KIND)):
-            return None
-        return format_utc(max([now, *candidates, *([extra] if extra else [])]))
+        moment = _next_time(ledger, rules, kind, now)
+        return format_utc(moment) if moment else None
 
     return {
         "customer_id": ledger.customer_id,
         "policy_version": policy.version,
+        "scope": scope,
+        "policy_scope": label,
         "as_of": format_utc(now),
         "windows": windows,
-        "next_survey_allowed": next_time("survey", survey_gap_until),
-        "next_callback_allowed": next_time("callback"),
+        "next_survey_allowed": next_time(Action.SURVEY, never_surveyed),
+        "next_callback_allowed": next_time(Action.CALLBACK, not rules.enabled.callback),
         "opt_outs": [{"kind": o.kind, "source": o.source, "at": format_utc(o.at)} for o in ledger.opt_outs],
         "recent_follow_ups": [
             {

@@ -18,6 +18,15 @@ class FollowUp:
 
 OPT_OUT_KINDS = ("survey", "callback", "all")
 
+# A ledger is one DynamoDB item (400 KB at most). One follow-up takes at most FOLLOWUP_MAX_BYTES
+# there (shared/adapters/ledger.py: kind, send_at, a 128-character interaction id and the decision
+# id, with attribute names and list/map overhead; tests/integration/test_ledger_bound.py measures
+# it), so this many keep the item under a quarter of the limit. Policy validation refuses caps
+# that could collect more; `after` drops the oldest beyond it, whatever the stored policy says.
+FOLLOWUP_MAX_BYTES = 240
+LEDGER_BUDGET_BYTES = 100_000
+MAX_FOLLOWUPS = LEDGER_BUDGET_BYTES // FOLLOWUP_MAX_BYTES
+
 
 @dataclass(frozen=True)
 class OptOut:
@@ -62,5 +71,11 @@ class ContactLedger:
         assert decision.send_at is not None, "only approvals take a slot"
         added = FollowUp(decision.action, decision.send_at, decision.interaction_id, decision.decision_id)
         horizon = now - retention
-        kept = tuple(f for f in (*self.followups, added) if f.send_at >= horizon)
-        return replace(self, version=self.version + 1, followups=kept)
+        kept = tuple(f for f in self.followups if f.send_at >= horizon)
+        if len(kept) >= MAX_FOLLOWUPS:
+            # Only a policy stored before the bound was validated, or a customer moving between
+            # scopes with different caps, gets here: the oldest are the ones the fewest windows
+            # still count, and a ledger past the item limit would refuse every approval for a year.
+            newest = set(sorted(kept, key=lambda f: (f.send_at, f.decision_id))[len(kept) - MAX_FOLLOWUPS + 1 :])
+            kept = tuple(f for f in kept if f in newest)
+        return replace(self, version=self.version + 1, followups=(*kept, added))

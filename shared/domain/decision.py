@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -116,7 +117,22 @@ class Decision(BaseModel):
         return self.action is not Action.NONE
 
 
-def decision_id_for(event_id: str) -> str:
-    """Deterministic, so every retry of an event names the same decision (consumers dedupe on it)."""
-    digest = hashlib.sha256(event_id.encode()).digest()[:16]
+def decision_id_for(customer_id: str, event_id: str) -> str:
+    """Deterministic, so every retry of an event names the same decision (consumers dedupe on it).
+
+    Scoped by customer: an event_id is the producer's key, and two customers' events that happen
+    to share one must never name (and so swallow, or read) each other's decision."""
+    key = json.dumps([customer_id, event_id], separators=(",", ":"))
+    digest = hashlib.sha256(key.encode()).digest()[:16]
     return "dcn_" + base64.b32encode(digest).decode().rstrip("=").lower()
+
+
+def fingerprint_of(event: InteractionClosed) -> str:
+    """sha256 of the event's canonical JSON: what a repeat of the same event_id must match.
+
+    Canonical: keys sorted, absent and null alike, closed_at as its UTC instant, so the same event
+    sent as a queue message, to POST /decide or from Amazon Connect has one fingerprint."""
+    content = event.model_dump(mode="json", exclude_none=True)
+    content["closed_at"] = format_utc(event.closed_at)
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()

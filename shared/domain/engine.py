@@ -32,7 +32,7 @@ def decide(event: InteractionClosed, ledger: ContactLedger, policy: Policy, now:
     rules, scope = policy.for_event(event)
     action, reasons, checks, send_at = _evaluate(event, ledger, rules, policy.excluded_segments, now)
     return Decision(
-        decision_id=decision_id_for(event.event_id),
+        decision_id=decision_id_for(event.customer_id, event.event_id),
         event_id=event.event_id,
         interaction_id=event.interaction_id,
         customer_id=event.customer_id,

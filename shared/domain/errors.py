@@ -60,6 +60,18 @@ class PublishFailed(TransientFailure):
     """A committed decision could not be published yet; redelivery publishes it again."""
 
 
+class IdempotencyKeyReused(GovernorError):
+    """The event_id was already used for an event with different content: never decided, never
+    answered with the other event's decision; the sender must use a new event_id."""
+
+    status = 409
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.fields = [{"field": "event_id", "message": "was already used for a different event; send a new event_id"}]
+
+
 class NotFound(GovernorError):
     status = 404
     code = "NOT_FOUND"

@@ -1,26 +1,39 @@
-"""The decide use case: one event in, one committed decision out, whatever the concurrency.
+"""The decide use case: events in, committed, published and counted decisions out, whatever the
+concurrency. The queue handler, POST /decide and the Amazon Connect invoke all run this one flow.
 
-Read the ledger, run the pure engine, commit with one conditional request. If another decider
-took a slot in between, the condition fails, the write returns the fresh ledger, and we decide
-again on it: no read-then-blind-write anywhere.
+- `Governor` decides one event: read the ledger, run the pure engine, commit with one conditional
+  request. If another decider took a slot in between, the condition fails, the write returns the
+  fresh ledger, and we decide again on it; if the write met another in flight (TransactionConflict)
+  we back off, read again and decide again. No read-then-blind-write anywhere.
+- `DecideUseCase` runs a batch: one ledger read for all, a decision each, one batched publish, then
+  one counting transaction for the decisions that were published (counting takes them out of the
+  outbox, so an unpublished decision stays there for the outbox function).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from aws_lambda_powertools import Logger
 
 from shared import faults
+from shared.adapters import retry
+from shared.adapters.aws import AWS_ERRORS, retryable
 from shared.adapters.clock import Clock, WallClock
 from shared.adapters.store import AlreadyDecided, Committed, LedgerChanged, Store
 from shared.domain import engine
 from shared.domain.contacts import ContactLedger
-from shared.domain.decision import Decision
-from shared.domain.errors import LedgerContention
+from shared.domain.decision import Decision, fingerprint_of
+from shared.domain.errors import GovernorError, IdempotencyKeyReused, InvalidInput, LedgerContention
 from shared.domain.events import InteractionClosed
 from shared.domain.policy import Policy, default_policy
 
 MAX_ATTEMPTS = 12
+
+logger = Logger(child=True)
 
 
 @dataclass(frozen=True)
@@ -43,21 +56,136 @@ class Governor:
 
     def decide(self, event: InteractionClosed) -> Outcome:
         policy = self.policy()
+        fingerprint = fingerprint_of(event)
         current = self._ledgers.get(event.customer_id)
         if current is None:
             current = self.store.load([event.customer_id])[event.customer_id]
-        for _ in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
             now = self.clock.now(event)
             decision = engine.decide(event, current, policy, now)
             after = current.after(decision, policy.ledger_retention, now) if decision.approved else None
-            result = self.store.commit(decision, current, after, now)
+            result = self.store.commit(decision, current, after, now, fingerprint)
             if isinstance(result, Committed):
                 faults.checkpoint(faults.AFTER_COMMIT)
                 self._ledgers[event.customer_id] = after or current
                 return Outcome(result.decision, duplicate=False)
             if isinstance(result, AlreadyDecided):
+                if result.fingerprint is not None and result.fingerprint != fingerprint:
+                    raise IdempotencyKeyReused(
+                        "this event_id was already used for an event with other content; "
+                        "the first event's decision stands: send this event with a new event_id"
+                    )
                 return Outcome(result.decision, duplicate=True)
-            assert isinstance(result, LedgerChanged)
-            current = result.current
+            if isinstance(result, LedgerChanged):
+                current = result.current
+            else:  # Contended: nothing was written and no fresh ledger came back
+                retry.backoff(attempt)
+                current = self.store.load([event.customer_id])[event.customer_id]
             self._ledgers[event.customer_id] = current
         raise LedgerContention(f"ledger of customer {event.customer_id} kept changing; retry later")
+
+
+class Publishing(Protocol):
+    def publish(self, decisions: Sequence[Decision]) -> list[Decision]: ...
+
+
+class Counting(Protocol):
+    def count(self, decisions: Sequence[Decision], now: datetime) -> list[Decision]: ...
+
+
+@dataclass
+class Result:
+    """What happened to one event of a batch. Exactly one of decision / refused / failed is set."""
+
+    event: InteractionClosed
+    decision: Decision | None = None
+    duplicate: bool = False
+    refused: GovernorError | None = None  # can never succeed as sent: not to be retried
+    failed: Exception | None = None  # transient: retry later
+    published: bool = False
+    counted: bool = False
+
+    @property
+    def done(self) -> bool:
+        """Committed, published and counted: nothing left for a retry to do."""
+        return self.decision is not None and self.published and self.counted
+
+
+@dataclass
+class DecideUseCase:
+    store: Store
+    publisher: Publishing
+    stats: Counting
+    policy: Callable[[], Policy] = default_policy
+    clock: Clock = field(default_factory=WallClock)
+
+    def run(self, events: Sequence[InteractionClosed]) -> list[Result]:
+        """Decides, publishes and counts `events`. Transient failures (throttling, timeouts,
+        contention) are reported per event (`failed`); any other exception is a bug and propagates."""
+        results = [Result(event) for event in events]
+        governor = Governor(self.store, self.policy, self.clock)  # its ledger cache lives for this batch
+        try:
+            governor.prefetch(event.customer_id for event in events)
+        except AWS_ERRORS as error:
+            if not retryable(error):
+                raise
+            logger.warning("ledger prefetch failed", extra={"error": type(error).__name__})
+            for result in results:  # every event would fail the same way
+                result.failed = error
+            return results
+        for result in results:
+            self._decide(governor, result)
+        decided = [r for r in results if r.decision is not None]
+        self._publish(decided)
+        faults.checkpoint(faults.AFTER_PUBLISH)
+        self._count([r for r in decided if r.published])
+        faults.checkpoint(faults.AFTER_COUNT)
+        return results
+
+    def _decide(self, governor: Governor, result: Result) -> None:
+        problem = result.event.clock_problem(self.clock.now()) if self.clock.refuses_future_events else None
+        if problem:
+            result.refused = InvalidInput(f"closed_at {problem}", [{"field": "closed_at", "message": problem}])
+            return
+        try:
+            outcome = governor.decide(result.event)
+        except IdempotencyKeyReused as error:
+            result.refused = error
+            return
+        except AWS_ERRORS as error:
+            if not retryable(error):
+                raise
+            logger.warning("decision failed", extra={"event_id": result.event.event_id, "error": type(error).__name__})
+            result.failed = error
+            return
+        result.decision, result.duplicate = outcome.decision, outcome.duplicate
+
+    def _publish(self, decided: list[Result]) -> None:
+        if not decided:
+            return
+        unique = {r.decision.decision_id: r.decision for r in decided if r.decision}
+        try:
+            left = {d.decision_id for d in self.publisher.publish(list(unique.values()))}
+        except AWS_ERRORS as error:
+            if not retryable(error):
+                raise
+            logger.warning("publishing decisions failed", extra={"error": type(error).__name__})
+            left = set(unique)
+        if left:
+            logger.warning("decisions left unpublished, kept in the outbox", extra={"decision_ids": sorted(left)})
+        for result in decided:
+            result.published = result.decision is not None and result.decision.decision_id not in left
+
+    def _count(self, published: list[Result]) -> None:
+        if not published:
+            return
+        unique = {r.decision.decision_id: r.decision for r in published if r.decision}
+        try:
+            left = {d.decision_id for d in self.stats.count(list(unique.values()), self.clock.now())}
+        except AWS_ERRORS as error:
+            if not retryable(error):
+                raise
+            logger.warning("counting decisions failed", extra={"error": type(error).__name__})
+            left = set(unique)
+        for result in published:
+            result.counted = result.decision is not None and result.decision.decision_id not in left

@@ -8,15 +8,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from aws_lambda_powertools import Logger
+from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from shared.adapters import aws
-from shared.domain.errors import InvalidInput, field_problems
+from shared.adapters.aws_errors import error_code, is_transient
+from shared.domain.errors import InvalidInput, TransientFailure, field_problems
 from shared.domain.events import InteractionClosed
 
 MAX_EVENTS = 100
 SOURCE = "followup.governor.ingest"
 DETAIL_TYPE = "InteractionClosed"
+
+logger = Logger(child=True)
 
 
 @dataclass
@@ -80,7 +85,18 @@ def ingest(payload: Any, bus: str, now: datetime, client: Any = None) -> IngestR
             }
             for _, item in chunk
         ]
-        answer = events.put_events(Entries=entries)
+        try:
+            answer = events.put_events(Entries=entries)
+        except ClientError as error:
+            # Throttled or failing for a while: these items were not put, the caller resends them.
+            # Anything else (the bus missing, a grant missing) is our fault and raises: 500, as
+            # /decide answers it (shared.adapters.aws_errors decides for both).
+            if not is_transient(error):
+                raise
+            logger.warning("PutEvents failed", extra={"aws_error": error_code(error)})
+            for index, _ in chunk:
+                result.refuse(index, "TRY_AGAIN", "EventBridge did not accept it; send it again")
+            continue
         for (index, _), entry in zip(chunk, answer["Entries"], strict=True):
             if entry.get("ErrorCode"):
                 result.refuse(
@@ -88,6 +104,9 @@ def ingest(payload: Any, bus: str, now: datetime, client: Any = None) -> IngestR
                 )
             else:
                 result.accepted += 1
+    if valid and not result.accepted:
+        # Nothing could be put: one 503 says "send the request again", as /decide answers.
+        raise TransientFailure("EventBridge accepted none of the events; send the request again shortly")
     return result
 
 

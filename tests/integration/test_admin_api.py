@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -17,8 +18,10 @@ from infra.lambda_runtime import LambdaContext, api_gateway_event
 from shared import wiring
 from shared.adapters import decision_log
 from shared.adapters.clock import FixedClock
+from shared.adapters.log_queries import DecisionQuery
 from shared.domain import engine
 from shared.domain.contacts import ContactLedger
+from shared.domain.decision import Decision, RuleCheck
 from shared.domain.events import InteractionClosed
 from shared.domain.policy import default_policy
 from tests.conftest import NOW, detail, drain, put_events
@@ -256,3 +259,135 @@ def test_an_export_streams_every_decision_of_a_range_in_pages(aws: Any, fmt: str
             break
     assert pages == 2
     assert sorted(r["decision_id"] for r in rows) == sorted(ids)
+
+
+def unsigned_token(query: DecisionQuery, **state: Any) -> str:
+    """A next_token as the API used to accept it: base64 JSON naming the query, its state unchecked."""
+    text = json.dumps({"q": query.fingerprint()[:16], **state})
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+RANGE = DecisionQuery(start=NOW - timedelta(days=1), end=NOW.replace(hour=23, minute=59, second=59, microsecond=999999))
+RANGE_PATH = "/decisions?from=2026-11-22T12:00:00Z&to=2026-11-23&limit=5"
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        {"day": "zzzz", "cursors": {}},  # was a 502 (a day that is no date)
+        {"day": "2027-11-23", "cursors": {}},  # a year ahead: was ~5,900 Queries in one request
+        {"day": "2026-11-23", "cursors": {"2026-11-23#00": "garbage"}},  # was 503 TRY_AGAIN
+        {"day": "2026-11-23", "cursors": {"2026-11-23#00": {"decision_id": {"N": "1"}}}},
+    ],
+    ids=["not-a-day", "a-year-ahead", "malformed-cursor", "cursor-of-another-shape"],
+)
+def test_a_forged_token_is_refused_400_naming_next_token_before_any_query(aws: Any, state: dict[str, Any]) -> None:
+    # Given decisions, and a token a caller made up in the format the API once trusted
+    seed(aws, 20, customers=2, span=timedelta(hours=20))
+    from shared.adapters import aws as clients
+
+    queries: list[str] = []  # counted on the process-wide client the API uses
+    clients.client("dynamodb").meta.events.register("before-call.dynamodb.Query", lambda **_: queries.append("q"))
+    forged = urllib.parse.quote(unsigned_token(RANGE, **state))
+    # When it is sent as next_token
+    status, _, body = call("GET", f"{RANGE_PATH}&next_token={forged}")
+    # Then it is refused, naming next_token, and nothing was read
+    assert (status, body["code"]) == (400, "INVALID_INPUT")
+    assert [f["field"] for f in body["fields"]] == ["next_token"]
+    assert queries == []
+
+
+def test_a_token_of_the_policy_api_is_refused_by_the_decisions_api(aws: Any) -> None:
+    from shared.adapters.policy_store import TOKEN_KIND
+
+    token = wiring.token_signer().encode(TOKEN_KIND, RANGE.fingerprint(), {"day": "2026-11-23", "cursors": {}})
+    status, _, body = call("GET", f"{RANGE_PATH}&next_token={urllib.parse.quote(token)}")
+    assert (status, [f["field"] for f in body["fields"]]) == (400, ["next_token"])
+
+
+def test_a_genuine_token_stays_valid_with_another_page_size(aws: Any) -> None:
+    seed(aws, 30, customers=1, span=timedelta(hours=20))
+    _, _, first = call("GET", "/decisions?customer_id=c-0&limit=10")
+    status, _, second = call("GET", f"/decisions?customer_id=c-0&limit=20&next_token={first['next_token']}")
+    assert status == 200
+    assert len(second["items"]) == 20 and second["next_token"] is None
+    assert not {d["decision_id"] for d in first["items"]} & {d["decision_id"] for d in second["items"]}
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/decisions?from=0001-01-01T00:00:00%2B05:00&to=2026-11-23", "from"),  # was a 502
+        ("/decisions?customer_id=c-1&to=9999-12-31", "to"),
+        ("/decisions?customer_id=c-1&from=9999-12-31T23:59:59%2B00:00", "from"),
+        ("/decisions?from=1999-12-31&to=2000-01-02", "from"),
+        ("/decisions?from=2026-11-23&to=2026-11-25", "to"),  # tomorrow (2026-11-24) is the latest
+        ("/stats?from=0001-01-01T00:00:00%2B05:00&to=2026-11-23", "from"),  # was a 502
+        ("/stats?from=2026-11-20&to=9999-12-31", "to"),
+        ("/decisions/export?from=0001-01-01T00:00:00%2B05:00&to=2026-11-23", "from"),
+        ("/decisions/export?from=2026-11-20&to=9999-12-31T23:59:59Z", "to"),
+    ],
+)
+def test_times_outside_2000_to_tomorrow_are_refused_400_naming_the_parameter(path: str, field: str) -> None:
+    status, _, body = call("GET", path)
+    assert (status, body["code"]) == (400, "INVALID_INPUT")
+    assert [f["field"] for f in body["fields"]] == [field]
+    assert "2000-01-01" in body["message"]
+
+
+def test_tomorrow_is_still_a_valid_bound() -> None:
+    assert call("GET", "/decisions?customer_id=c-1&to=2026-11-24")[0] == 200
+    assert call("GET", "/stats?from=2026-11-20&to=2026-11-24")[0] == 200
+
+
+def large(decision: Decision, n: int) -> Decision:
+    """The decision as a policy with many windows and overrides explains it: ~7 KB in all."""
+    extra = [
+        RuleCheck(
+            rule=f"survey_cap_window_{i}",
+            passed=True,
+            message=f'0 surveys in the last {i + 1} days in scope "vip", cap {i + 2}: ' + "x" * 60,
+            figures={"count": 0, "cap": i + 2, "window": f"{i + 1} days", "next_eligible": None},
+        )
+        for i in range(20)
+    ]
+    return decision.model_copy(update={"explanation": (*decision.explanation, *extra)})
+
+
+def test_an_export_page_of_large_decisions_stays_under_lambdas_6_mb_response_limit(aws: Any) -> None:
+    # Given 900 decisions of about 7 KB each (over 6 MB in all, fewer than a 2,000-decision page)
+    client = boto3.client("dynamodb")
+    items, ids = [], []
+    for n in range(900):
+        at = NOW - timedelta(hours=20) + timedelta(seconds=60 * n)
+        event = InteractionClosed.model_validate(
+            detail(
+                event_id=f"big-{n}", interaction_id=f"big-i{n}", customer_id=f"c-{n % 700}", closed_at=at.isoformat()
+            )
+        )
+        decision = large(engine.decide(event, ContactLedger(event.customer_id), default_policy(), at), n)
+        ids.append(decision.decision_id)
+        items.append({"PutRequest": {"Item": decision_log.to_item(decision, timedelta(days=400))}})
+    for start in range(0, len(items), 25):
+        client.batch_write_item(RequestItems={aws.names["DecisionLogTable"]: items[start : start + 25]})
+    # When the day is exported as NDJSON, page after page
+    from functions.admin_api.app import handler
+
+    seen, token, sizes = [], None, []
+    while True:
+        query = {"from": ["2026-11-22T12:00:00Z"], "to": ["2026-11-23"], "format": ["ndjson"]}
+        if token:
+            query["next_token"] = [token]
+        event = api_gateway_event("GET", "/decisions/export", query=query)
+        answer = handler(event, LambdaContext("admin-api"))
+        assert answer["statusCode"] == 200
+        # Then each whole Lambda response, as the runtime serializes it, is well under 6 MB
+        sizes.append(len(json.dumps(answer).encode()))
+        seen += [json.loads(line)["decision_id"] for line in answer["body"].splitlines()]
+        token = (answer.get("multiValueHeaders") or {}).get("X-Next-Token", [None])[0]
+        if not token:
+            break
+    assert max(sizes) < 5 * 1024 * 1024, sizes
+    # And every decision is exported exactly once, over more pages than the count alone would need
+    assert len(sizes) >= 2
+    assert sorted(seen) == sorted(ids)

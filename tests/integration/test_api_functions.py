@@ -4,12 +4,22 @@ Amazon Connect contact-flow invoke, on moto with resources from template.yaml.""
 from __future__ import annotations
 
 import json
+import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
+import boto3
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import (
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ParamValidationError,
+    ReadTimeoutError,
+)
 
 from infra.lambda_runtime import LambdaContext, api_gateway_event
 from shared import wiring
@@ -193,3 +203,93 @@ def test_a_connect_contact_flow_with_a_bad_parameter_gets_an_error_map_naming_it
     assert answer["status"] == "error"
     assert answer["error_fields"] == "contact_attempts"
     assert all(isinstance(v, str) for v in answer.values())
+
+
+def test_events_and_decide_agree_on_a_missing_bus(aws: Any) -> None:
+    # Given the governor's bus deleted from under the functions (a deployment fault, not load)
+    boto3.client("events").delete_event_bus(Name=aws.names["GovernorBus"])
+    # When an event is ingested, and another decided synchronously
+    ingested = ingest(detail(event_id="e-in", interaction_id="i-in"))
+    decided = decide(detail(event_id="e-sync", interaction_id="i-sync"))
+    # Then both answer the same 500 INTERNAL (they used to disagree: /events 500, /decide 503),
+    # by the one classification of AWS errors, and neither leaks the AWS message
+    assert (ingested[0], ingested[1]["code"]) == (decided[0], decided[1]["code"]) == (500, "INTERNAL")
+    assert "does not exist" not in json.dumps([ingested, decided])
+
+
+def test_events_and_decide_agree_on_a_throttled_bus_503_try_again(aws: Any) -> None:
+    from shared.adapters import aws as clients
+
+    def throttled(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow"}}, "PutEvents")
+
+    clients.client("events").meta.events.register("before-call.events.PutEvents", throttled)
+    ingested = ingest(detail(event_id="e-in", interaction_id="i-in"))
+    decided = decide(detail(event_id="e-sync", interaction_id="i-sync"))
+    assert (ingested[0], ingested[1]["code"]) == (decided[0], decided[1]["code"]) == (503, "TRY_AGAIN")
+
+
+def test_ingest_refuses_by_index_what_eventbridge_refused_when_other_items_got_through(aws: Any) -> None:
+    # Given EventBridge refusing the second PutEvents request of a batch (items 10..11)
+    from shared.adapters import aws as clients
+
+    calls: list[int] = []
+
+    def second_fails(**_: Any) -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow"}}, "PutEvents")
+
+    clients.client("events").meta.events.register("before-call.events.PutEvents", second_fails)
+    items = [detail(event_id=f"e-{n}", interaction_id=f"i-{n}") for n in range(12)]
+    # When they are ingested
+    status, answer = ingest({"events": items})
+    # Then the first ten are accepted and the two others refused by index, to be sent again
+    assert (status, answer["accepted"]) == (202, 10)
+    assert [(f["index"], f["code"]) for f in answer["failed"]] == [(10, "TRY_AGAIN"), (11, "TRY_AGAIN")]
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        (lambda: ParamValidationError(report="Entries[0].Detail: invalid type"), 500, "INTERNAL"),
+        (NoCredentialsError, 500, "INTERNAL"),
+        (lambda: ReadTimeoutError(endpoint_url="https://events"), 503, "TRY_AGAIN"),
+        (lambda: EndpointConnectionError(endpoint_url="https://events"), 503, "TRY_AGAIN"),
+    ],
+    ids=["param-validation", "no-credentials", "read-timeout", "connection"],
+)
+def test_a_botocore_error_is_transient_only_when_botocore_would_retry_it(error: Any, status: int, code: str) -> None:
+    # Given PutEvents failing in botocore itself, before any request is sent
+    from shared.adapters import aws as clients
+
+    def fail(**_: Any) -> None:
+        raise error()
+
+    clients.client("events").meta.events.register("before-call.events.PutEvents", fail)
+    # When an event is ingested
+    with kept_log_records() as records:
+        answer = ingest(detail())
+    # Then a request we built wrong, or missing credentials, is our fault: 500, logged with its
+    # trace (it used to be 503 TRY_AGAIN, inviting retries that can never succeed)
+    assert (answer[0], answer[1]["code"]) == (status, code)
+    errors = [r for r in records if r.levelno >= logging.ERROR]
+    assert [r.exc_info is not None for r in errors] == ([True] if status == 500 else [])
+
+
+@contextmanager
+def kept_log_records() -> Iterator[list[logging.LogRecord]]:
+    """The records the functions' Powertools loggers emit meanwhile (they all log under the service)."""
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    service = logging.getLogger(os.environ["POWERTOOLS_SERVICE_NAME"])
+    keep = Keep()
+    service.addHandler(keep)
+    try:
+        yield records
+    finally:
+        service.removeHandler(keep)

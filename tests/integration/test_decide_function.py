@@ -187,3 +187,50 @@ def test_a_record_whose_decision_could_not_be_published_is_retried_and_republish
     drain(aws)
     assert [e["detail"]["event_id"] for e in outbound()] == ["e-1"]
     assert ledger_of(aws, "c-1").version == 1
+
+
+# A bug of ours at each step of the path: a programming error, not an AWS failure.
+BUGS = {
+    "reading-ledgers": ("shared.adapters.ledger", "key"),
+    "deciding": ("shared.domain.engine", "decide"),
+    "publishing": ("shared.adapters.publisher", "entry"),
+    "counting": ("shared.adapters.stats", "_names"),
+}
+
+
+@pytest.mark.parametrize("step", list(BUGS))
+def test_a_bug_of_ours_fails_the_invocation_instead_of_being_retried_quietly(
+    aws: Any, outbound: Any, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    import importlib
+
+    from functions.decide.app import handler
+    from infra.lambda_runtime import LambdaContext, receive_batch, sqs_event
+
+    # Given three events on the queue, and a TypeError at one step of the decide path
+    module, name = BUGS[step]
+
+    def bug(*_: Any, **__: Any) -> Any:
+        raise TypeError("unsupported operand type(s)")
+
+    monkeypatch.setattr(importlib.import_module(module), name, bug)
+    put_events(aws, [detail(event_id=f"e-{n}", interaction_id=f"i-{n}", customer_id=f"c-{n}") for n in range(3)])
+    sqs = boto3.client("sqs")
+    messages = receive_batch(sqs, aws.urls["DecideQueue"])
+    # When the decide function handles them
+    # Then the invocation itself fails (Lambda's Errors metric, the function's alarm), rather than
+    # answering a partial batch failure that SQS would retry quietly into the dead-letter queue
+    with pytest.raises(TypeError):
+        handler(sqs_event(messages, aws.arns["DecideQueue"]), LambdaContext("decide"))
+    # And once the bug is fixed, SQS's redelivery of the batch decides, publishes and counts each event once
+    monkeypatch.undo()
+    for message in messages:
+        sqs.change_message_visibility(
+            QueueUrl=aws.urls["DecideQueue"], ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+        )
+    assert all(r == {"batchItemFailures": []} for r in drain(aws))
+    decided = log_items(aws)
+    assert sorted(d["event_id"] for d in decided) == ["e-0", "e-1", "e-2"]
+    assert {e["detail"]["decision_id"] for e in outbound()} == {d["decision_id"] for d in decided}
+    (day,) = wiring.stats().days(NOW.date(), NOW.date())
+    assert day["total"] == 3

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import urllib.parse
-from datetime import timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from infra.lambda_runtime import LambdaContext, api_gateway_event
 from shared import wiring
 from shared.adapters.clock import FixedClock
+from shared.domain import engine
+from shared.domain.contacts import ContactLedger
+from shared.domain.decision import Decision, format_utc
 from shared.domain.events import InteractionClosed
+from shared.domain.policy import STORED, Policy
 from tests.conftest import NOW, detail
 
 
@@ -276,3 +283,201 @@ def test_a_simulation_of_a_bad_policy_is_refused_by_path() -> None:
     assert (status, [f["field"] for f in body["fields"]]) == (400, ["policy.survey_sample_rate"])
     status, _, body = call("POST", "/policy/simulate", {"policy": {}, "days": 400})
     assert status == 400
+
+
+# -- policies mean what they say (issue 10, items 6a to 9) --------------------------------------
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "policy.md"
+VIP_FEWER_SURVEYS = {
+    "caps": {"callback": [{"max": 3, "days": 7}]},
+    "quiet_hours": {"start": "20:00", "end": "10:00"},
+    "overrides": [
+        {
+            "scope": {"segment": "vip"},
+            "rules": {"caps": {"survey": [{"max": 1, "days": 90}]}, "quiet_hours": {"start": "21:00"}},
+            "description": "fewer surveys for vips, a later start of quiet hours",
+        }
+    ],
+}
+
+
+def documented_policies() -> list[dict[str, Any]]:
+    """Every JSON policy example of docs/policy.md."""
+    return [json.loads(block) for block in re.findall(r"```json\n(.*?)```", DOCS.read_text(), re.DOTALL)]
+
+
+def decide_at(at: datetime, n: int, customer: str, **fields: Any) -> Decision:
+    """One interaction closed a minute before `at`, decided at `at` by the decide function's path."""
+    wiring.use_clock(FixedClock(at))
+    event = InteractionClosed.model_validate(
+        detail(
+            event_id=f"e-{customer}-{n}",
+            interaction_id=f"i-{customer}-{n}",
+            customer_id=customer,
+            closed_at=(at - timedelta(minutes=1)).isoformat(),
+            **fields,
+        )
+    )
+    return wiring.governor().decide(event).decision
+
+
+def probes(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """Interactions of every scope the document names (and none), solved and not, by day and by night."""
+    scopes = [{}, *(o["scope"] for o in document.get("overrides", []))]
+    return [
+        {**scope, "outcome": outcome, "hour": hour}
+        for scope in scopes
+        for outcome in ("resolved", "unresolved")
+        for hour in (12, 20, 21)
+    ]
+
+
+def test_the_docs_hold_the_examples_this_suite_applies() -> None:
+    assert VIP_FEWER_SURVEYS in documented_policies()
+    assert any(len(d.get("overrides", [])) >= 3 for d in documented_policies())
+
+
+@pytest.mark.parametrize("document", documented_policies(), ids=lambda d: f"{len(d.get('overrides', []))}-overrides")
+def test_every_documented_policy_applies_and_then_decides_as_validated(document: dict[str, Any]) -> None:
+    # Given a policy example of docs/policy.md, as validate and simulate read it
+    validated = Policy.model_validate(document)
+    # When it is applied through PUT /policy
+    status, _, body = apply(document, based_on=0, comment="from the docs")
+    # Then it is stored exactly as validated
+    assert status == 200, body
+    assert body["policy"] == validated.document()
+    assert call("GET", "/policy")[2]["policy"] == validated.document()
+    # And the deciders, reading the stored version, decide every scope as the validated policy does
+    for n, probe in enumerate(probes(document)):
+        fields = {k: v for k, v in probe.items() if k not in ("hour",)}
+        at = NOW.replace(hour=probe["hour"])
+        customer = f"c-{n}"
+        decision = decide_at(at, n, customer, **fields)
+        event = InteractionClosed.model_validate(
+            decision.input.model_dump()
+            | {"event_id": decision.event_id, "interaction_id": decision.interaction_id, "customer_id": customer}
+        )
+        expected = engine.decide(event, ContactLedger(customer), validated.model_copy(update={"version": 1}), at)
+        assert decision.model_dump() == expected.model_dump(), probe
+
+
+def test_an_applied_override_keeps_the_base_rules_it_does_not_change() -> None:
+    # Given a base with 3 callbacks per 7 days and quiet hours 20:00-10:00, and a vip override that
+    # changes only the survey cap and the start of quiet hours, applied through the API
+    status, _, body = apply(VIP_FEWER_SURVEYS, based_on=0)
+    assert status == 200, body
+    # Then the stored override says only what it changed
+    assert call("GET", "/policy")[2]["policy"]["overrides"][0]["rules"] == {
+        "caps": {"survey": [{"max": 1, "days": 90}]},
+        "quiet_hours": {"start": "21:00:00"},
+    }
+    # When a vip customer has two unsolved interactions two days apart
+    first = decide_at(NOW - timedelta(days=2), 1, "vip-1", outcome="unresolved", segment="vip")
+    second = decide_at(NOW, 2, "vip-1", outcome="unresolved", segment="vip")
+    # Then both get a callback: the base's cap of 3 per 7 days applies to vips too
+    assert (first.action, second.action, second.policy_scope) == ("callback", "callback", "segment=vip")
+    # And a vip interaction decided at 09:30 UTC waits for the base's 10:00 end of quiet hours
+    early = decide_at(NOW.replace(hour=9, minute=30), 3, "vip-2", segment="vip")
+    assert (early.action, early.send_at) == ("survey", NOW.replace(hour=10, minute=0))
+    assert "QUIET_HOURS_DEFERRED" in early.reasons
+
+
+def test_simulating_the_applied_policy_finds_nothing_to_change() -> None:
+    # Given a week of logged decisions of vip customers under the default policy
+    for day in (6, 4, 2):
+        decide_at(NOW - timedelta(days=day), day, "vip-1", outcome="unresolved", segment="vip")
+    decide_at(NOW.replace(hour=9, minute=30) - timedelta(days=1), 1, "vip-2", segment="vip")
+    decide_at(NOW - timedelta(days=1), 9, "vip-3", segment="vip", channel="chat")
+    wiring.use_clock(FixedClock(NOW))
+    # And marketing ops simulate a policy, then apply it
+    _, _, before = call("POST", "/policy/simulate", {"policy": VIP_FEWER_SURVEYS, "days": 10})
+    assert apply(VIP_FEWER_SURVEYS, based_on=0)[0] == 200
+    # When they simulate the same document against what is now current
+    status, _, after = call("POST", "/policy/simulate", {"policy": VIP_FEWER_SURVEYS, "days": 10})
+    # Then nothing would change: what apply stored decides as the simulated candidate did
+    assert status == 200
+    assert (after["events"], after["changed_events"]) == (5, 0)
+    assert set(after["difference"]["by_action"].values()) == {0}
+    assert after["current"]["by_action"] == after["candidate"]["by_action"] == before["candidate"]["by_action"]
+    assert after["current"]["by_action"]["callback"] == 3  # the base's 3 per 7 days, kept by the override
+
+
+def contact_state_of(aws: Any, customer: str, query: str = "") -> tuple[int, Any]:
+    from functions.admin_api.app import handler
+
+    os.environ.update(aws.environment("AdminApiFunction"))
+    event = api_gateway_event(
+        "GET",
+        f"/customers/{customer}/contact-state",
+        resource="/customers/{customer_id}/contact-state",
+        path_parameters={"customer_id": customer},
+        query=urllib.parse.parse_qs(query),
+    )
+    answer = handler(event, LambdaContext("admin-api"))
+    return answer["statusCode"], json.loads(answer["body"])
+
+
+def test_contact_state_follows_the_override_that_applies_to_the_customer(aws: Any) -> None:
+    # Given vip customers may get one survey per 90 days, and a vip customer surveyed now
+    assert (
+        apply(
+            {"overrides": [{"scope": {"segment": "vip"}, "rules": {"caps": {"survey": [{"max": 1, "days": 90}]}}}]}, 0
+        )[0]
+        == 200
+    )
+    surveyed = decide_at(NOW, 1, "vip-1", segment="vip")
+    assert surveyed.action == "survey"
+    # When an admin looks at the customer's contact state a day later
+    wiring.use_clock(FixedClock(NOW + timedelta(days=1)))
+    status, state = contact_state_of(aws, "vip-1")
+    # Then it is computed for the customer's latest interaction (a vip): next survey 90 days on
+    allowed = NOW + timedelta(days=90)
+    assert status == 200, state
+    assert (state["scope"]["segment"], state["scope"]["from"], state["policy_scope"]) == (
+        "vip",
+        "latest_decision",
+        "segment=vip",
+    )
+    assert state["next_survey_allowed"] == format_utc(allowed)
+    # And a vip interaction decided at exactly that time gets its survey
+    assert decide_at(allowed, 2, "vip-1", segment="vip").action == "survey"
+    # And asked about another segment, the base rules answer (30 days), saying so
+    wiring.use_clock(FixedClock(NOW + timedelta(days=1)))
+    status, state = contact_state_of(aws, "vip-1", "segment=gold")
+    assert (status, state["policy_scope"], state["scope"]["from"]) == (200, "default", "query")
+    assert state["next_survey_allowed"] == format_utc(NOW + timedelta(days=30))
+    # And a channel that does not exist is refused by name
+    status, body = contact_state_of(aws, "vip-1", "channel=fax")
+    assert (status, [f["field"] for f in body["fields"]]) == (400, ["query.channel"])
+
+
+def test_caps_that_could_overgrow_a_ledger_are_refused_by_path_and_change_nothing() -> None:
+    uncapped = {"caps": {"survey": [], "callback": []}}
+    status, _, body = apply(uncapped, based_on=0)
+    assert (status, body["code"]) == (400, "INVALID_INPUT")
+    assert {f["field"] for f in body["fields"]} == {"policy.caps.survey", "policy.caps.callback"}
+    assert "not capped" in body["fields"][0]["message"]
+    daily = {"overrides": [{"scope": {"brand": "acme"}, "rules": {"caps": {"callback": [{"max": 5, "days": 1}]}}}]}
+    status, _, report = call("POST", "/policy/validate", {"policy": daily})
+    assert (status, report["valid"]) == (200, False)
+    assert [p["field"] for p in report["problems"]] == ["policy.overrides.0.rules.caps"]
+    assert call("GET", "/policy")[2]["version"] == 0
+
+
+def test_a_version_stored_before_the_ledger_bound_still_decides_but_is_not_rolled_back_to(aws: Any) -> None:
+    # Given an uncapped version stored before validation bounded the ledger, current
+    from shared.adapters import policy_store
+
+    old = Policy.model_validate({"caps": {"survey": [], "callback": []}, "version": 1}, context=STORED)
+    stored = policy_store.StoredPolicy(1, old, "maria", NOW - timedelta(days=30), "no caps")
+    for sort_key in (policy_store._version_key(1), policy_store.CURRENT):
+        boto3.client("dynamodb").put_item(TableName=aws.names["PolicyTable"], Item=policy_store._item(stored, sort_key))
+    # Then it still reads and decides (deciders are never stopped by it)
+    assert call("GET", "/policy")[2]["version"] == 1
+    assert decide_at(NOW, 1, "c-1", outcome="unresolved").action == "callback"
+    # And a rollback to it is refused with the same problems, by path, changing nothing
+    apply({"survey_sample_rate": 0.5}, based_on=1)
+    status, _, body = call("POST", "/policy/rollback", {"version": 1, "comment": "back"}, {"If-Match": '"2"'})
+    assert (status, body["code"]) == (400, "INVALID_INPUT")
+    assert {f["field"] for f in body["fields"]} == {"policy.caps.survey", "policy.caps.callback"}
+    assert call("GET", "/policy")[2]["version"] == 2

@@ -137,3 +137,39 @@ def test_the_ledger_stays_bounded_however_long_the_history(store: Store) -> None
     state = store.load(["cust-1"])["cust-1"]
     assert len(state.followups) <= 13
     assert min(f.send_at for f in state.followups) >= NOW + timedelta(days=31 * 59) - POLICY.ledger_retention
+
+
+def test_a_transaction_conflict_makes_the_governor_read_again_and_decide_on_the_fresh_ledger(aws: Any) -> None:
+    from shared.adapters import aws as aws_clients
+
+    # Given a governor that read customer 1's empty ledger
+    names = aws.names
+    store = DynamoStore(names["LedgerTable"], names["DecisionLogTable"], timedelta(days=400))
+    governor = Governor(store, clock=FixedClock(NOW))
+    governor.prefetch(["cust-1"])
+    # And another decider that takes a survey slot for customer 1 while this governor's approval is in
+    # flight, which DynamoDB then cancels as a TransactionConflict (no condition failed, no item returned)
+    other = DynamoStore(names["LedgerTable"], names["DecisionLogTable"], timedelta(days=400), boto3.client("dynamodb"))
+    conflicts = {"raised": 0}
+
+    def conflict(**_: Any) -> None:
+        if not conflicts["raised"]:
+            conflicts["raised"] += 1
+            approve(other, other.load(["cust-1"])["cust-1"], 1)
+            reasons = [{"Code": "TransactionConflict"}, {"Code": "None"}]
+            raise ClientError(
+                {
+                    "Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
+                    "CancellationReasons": reasons,
+                },
+                "TransactWriteItems",
+            )
+
+    aws_clients.client("dynamodb").meta.events.register("provide-client-params.dynamodb.TransactWriteItems", conflict)
+    # When the governor decides a survey for customer 1
+    outcome = governor.decide(event(2))
+    # Then it read the ledger again and decided again on it, in the same call: the cap refuses the survey
+    assert conflicts["raised"] == 1
+    assert outcome.decision.action == "none"
+    assert outcome.decision.reasons[0] in ("SURVEY_CAP_REACHED", "CONTACT_COOLDOWN")
+    assert store.load(["cust-1"])["cust-1"].version == 1

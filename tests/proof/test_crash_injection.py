@@ -64,10 +64,10 @@ def test_a_crash_after_any_step_loses_and_doubles_nothing(aws: Any, outbound: An
             QueueUrl=aws.urls["DecideQueue"], ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
         )
     drain(aws)
-    # Then every event has exactly one decision, under its deterministic id
+    # Then every event has exactly one decision, under its deterministic id (customer, event_id)
     logged = log_items(aws)
     assert sorted(d["event_id"] for d in logged) == sorted(e["event_id"] for e in events)
-    assert all(d["decision_id"] == decision_id_for(d["event_id"]) for d in logged)
+    assert all(d["decision_id"] == decision_id_for(d["customer_id"], d["event_id"]) for d in logged)
     # And no ledger moved twice: each customer's version equals its approvals
     approvals: dict[str, int] = defaultdict(int)
     for decision in logged:

@@ -338,10 +338,11 @@ def test_post_decide_never_answers_5xx_for_merged_junk(aws: Any, overrides: dict
     text = json.dumps({**VALID, **overrides})
     # When it is posted
     status, body = post("functions.decide_api.app", "/decide", text)
-    # Then the answer is a decision or a refusal naming a field, never a server error
-    assert status in (200, 400), body[:300]
+    # Then the answer is a decision or a refusal naming a field, never a server error (409: the
+    # examples share one event_id, and a valid one with other content reuses it)
+    assert status in (200, 400, 409), body[:300]
     assert "Traceback" not in body
-    if status == 400:
+    if status in (400, 409):
         answer = json.loads(body)
         assert answer["code"] and answer["message"] and answer["fields"]
 

@@ -184,3 +184,136 @@ def test_a_transient_failure_fails_only_the_records_it_touched_and_their_redeliv
     assert all(e["detail"] == logged[e["detail"]["decision_id"]] for e in published)
     approved = {e["detail"]["decision_id"] for e in published if e["detail-type"] == "FollowUpApproved"}
     assert approved == {i for i, d in logged.items() if d["action"] != "none"}
+
+
+# ---- contention and partial answers, absorbed inside the invocation with backoff (issue 10, item 5)
+
+
+def _cancelled(reasons: list[str]) -> Exception:
+    return ClientError(
+        {
+            "Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"},
+            "CancellationReasons": [{"Code": code} for code in reasons],
+        },
+        "TransactWriteItems",
+    )
+
+
+def _conflict_on_approval(params: dict[str, Any], **_: Any) -> Exception | None:
+    items = params.get("TransactItems", [])
+    if not _is_stats(params) and APPROVAL_EVENT in json.dumps(items):
+        return _cancelled(["TransactionConflict", "None"])
+    return None
+
+
+def _conflict_on_suppression(params: dict[str, Any], **_: Any) -> Exception | None:
+    if SUPPRESSION_EVENT in json.dumps(params.get("Item", {})):
+        return ClientError(
+            {"Error": {"Code": "TransactionConflictException", "Message": "in a transaction"}}, "PutItem"
+        )
+    return None
+
+
+def _conflict_on_stats(params: dict[str, Any], **_: Any) -> Exception | None:
+    if _is_stats(params):
+        items = params["TransactItems"]
+        return _cancelled(["None"] * (len(items) - 1) + ["TransactionConflict"])
+    return None
+
+
+def _raise_once(service: str, operation: str, make: Any) -> dict[str, int]:
+    state = {"raised": 0}
+
+    def hook(params: dict[str, Any], **_: Any) -> None:
+        error = make(params) if not state["raised"] else None
+        if error is not None:
+            state["raised"] += 1
+            raise error
+
+    # provide-client-params sees the request before it is sent: nothing reaches moto
+    aws_clients.client(service).meta.events.register(f"provide-client-params.{service}.{operation}", hook)
+    return state
+
+
+def _unprocessed_once(_: str, operation: str, __: Any) -> dict[str, int]:
+    """DynamoDB answering the first ledger read with every key unprocessed (it was throttled)."""
+    state = {"raised": 0}
+    seen: dict[str, Any] = {}
+
+    def remember(params: dict[str, Any], **_: Any) -> None:
+        seen["request"] = params["RequestItems"]
+
+    def unprocess(parsed: dict[str, Any], **_: Any) -> None:
+        if not state["raised"]:
+            state["raised"] += 1
+            parsed["Responses"] = {table: [] for table in seen["request"]}
+            parsed["UnprocessedKeys"] = seen["request"]
+
+    events = aws_clients.client("dynamodb").meta.events
+    events.register("provide-client-params.dynamodb.BatchGetItem", remember)
+    events.register("after-call.dynamodb.BatchGetItem", unprocess)
+    return state
+
+
+def _partial_put_events_once(_: str, operation: str, __: Any) -> dict[str, int]:
+    """EventBridge answering the first PutEvents with its first entry failed (throttled)."""
+    state = {"raised": 0}
+
+    def fail_first(parsed: dict[str, Any], **_: Any) -> None:
+        if not state["raised"]:
+            state["raised"] += 1
+            parsed["FailedEntryCount"] = 1
+            parsed["Entries"][0] = {"ErrorCode": "ThrottlingException", "ErrorMessage": "slow down"}
+
+    aws_clients.client("events").meta.events.register("after-call.events.PutEvents", fail_first)
+    return state
+
+
+CONTENTION = {
+    "approval-transaction-conflict": (_raise_once, "dynamodb", "TransactWriteItems", _conflict_on_approval),
+    "suppression-put-conflict": (_raise_once, "dynamodb", "PutItem", _conflict_on_suppression),
+    "stats-transaction-conflict": (_raise_once, "dynamodb", "TransactWriteItems", _conflict_on_stats),
+    "ledger-read-unprocessed": (_unprocessed_once, "dynamodb", "BatchGetItem", None),
+    "put-events-partly-failed": (_partial_put_events_once, "events", "PutEvents", None),
+}
+
+
+@pytest.fixture
+def sleeps() -> Any:
+    from shared.adapters import retry
+
+    waited: list[float] = []
+    retry.use_sleep(waited.append)
+    yield waited
+    retry.use_sleep(None)
+
+
+@pytest.mark.parametrize("case", list(CONTENTION))
+def test_contention_is_absorbed_inside_the_invocation_with_jittered_backoff(
+    aws: Any, outbound: Any, sleeps: list[float], case: str
+) -> None:
+    from shared.adapters import retry
+
+    # Given ten events of five customers, and one conflict or partial answer armed on one call
+    arm, service, operation, make = CONTENTION[case]
+    state = arm(service, operation, make)
+    put_events(aws, EVENTS)
+
+    # When the ten arrive in one batch
+    _, response = handle_batch(aws)
+
+    # Then it happened, was waited out with a backoff inside the full-jitter bound, and retried at once:
+    # no record is failed back to SQS (which would cost a whole visibility timeout)
+    assert state["raised"] == 1
+    assert response == {"batchItemFailures": []}
+    assert len(sleeps) >= 1
+    assert all(0 <= s <= retry.CAP_SECONDS for s in sleeps)
+    # And every event has exactly one decision, each ledger moved once per approval
+    decisions = log_items(aws)
+    assert sorted(d["event_id"] for d in decisions) == sorted(e["event_id"] for e in EVENTS)
+    approvals = Counter(d["customer_id"] for d in decisions if d["action"] != "none")
+    assert {c: ledger_of(aws, c).version for c in CUSTOMERS} == {c: approvals[c] for c in CUSTOMERS}
+    # And each decision is counted once and published at least once
+    stats = wiring.stats().days(date(2026, 11, 23), date(2026, 11, 23))
+    assert sum(s["total"] for s in stats) == len(decisions)
+    assert {e["detail"]["decision_id"] for e in outbound()} == {d["decision_id"] for d in decisions}

@@ -37,10 +37,10 @@ def fresh(**overrides: Any) -> dict[str, Any]:
     return detail(closed_at=(datetime.now(UTC) - timedelta(minutes=5)).isoformat(), **overrides)
 
 
-def logged(stack: LocalGovernor, event_id: str) -> dict[str, Any] | None:
+def logged(stack: LocalGovernor, event_id: str, customer_id: str) -> dict[str, Any] | None:
     from shared.wiring import store
 
-    decision = store().get_decision(decision_id_for(event_id))
+    decision = store().get_decision(decision_id_for(customer_id, event_id))
     return decision.model_dump(mode="json") if decision else None
 
 
@@ -55,7 +55,7 @@ def test_events_posted_to_the_gateway_are_decided_through_bus_queue_and_poller(s
     assert status == 202
     assert answer["accepted"] == 9
     assert [(f["index"], f["fields"]) for f in answer["failed"]] == [(4, ["channel"])]
-    decisions = [logged(stack, f"st-e{i}") for i in range(9)]
+    decisions = [logged(stack, f"st-e{i}", f"st-c{i % 3}") for i in range(9)]
     assert all(d is not None for d in decisions)
     # And each customer got one survey at most (cap 1 per 30 days)
     surveys = [d["customer_id"] for d in decisions if d and d["action"] == "survey"]
@@ -71,7 +71,7 @@ def test_decide_over_http_answers_the_decision_and_matches_the_queue_path(stack:
     status, decision = call(stack, "POST", "/decide", event)
     # Then the answer is the one decision the queue path recorded
     assert status == 200
-    assert decision == logged(stack, "st-sync-1")
+    assert decision == logged(stack, "st-sync-1", "st-sync-c1")
     assert decision["action"] == "callback"
 
 
@@ -109,7 +109,7 @@ def test_health_reports_moto_resources_pollers_and_queue_depths(stack: LocalGove
     assert all(health["resources"].values())
     assert set(health["resources"]) >= {"LedgerTable", "DecisionLogTable", "DecideQueue", "GovernorBus"}
     assert health["pollers"]["DecideQueue"]["alive"] is True
-    assert set(health["queues"]) == {"DecideQueue", "DecideDeadLetterQueue"}
+    assert set(health["queues"]) == {"DecideQueue", "DecideDeadLetterQueue", "InteractionClosedRuleDeadLetterQueue"}
 
 
 def test_a_second_stack_on_a_busy_port_says_so(stack: LocalGovernor) -> None:

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import json
+import re
+import urllib.request
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cli import main as cli_main
 from infra.local.stack import LocalGovernor
+from shared import wiring
+from shared.domain import engine
+from shared.domain.contacts import ContactLedger
+from shared.domain.events import InteractionClosed
+from shared.domain.policy import Policy
+from tests.conftest import detail
+from tests.integration.test_policy_api import documented_policies, probes
 
 pytestmark = pytest.mark.server
 
@@ -79,3 +91,65 @@ def test_an_unreadable_file_exits_with_code_1(
     code, out = governor(stack, capsys, "validate", write(tmp_path, "broken.json", "{not json"))
     assert code == 1
     assert "error" in out
+
+
+def decide_over_http(stack: LocalGovernor, fields: dict[str, Any]) -> dict[str, Any]:
+    request = urllib.request.Request(
+        f"{stack.url}/decide", data=json.dumps(fields).encode(), headers={"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        decision: dict[str, Any] = json.loads(answer.read())
+    return decision
+
+
+@pytest.mark.parametrize("index", range(len(documented_policies())))
+def test_every_documented_policy_applied_with_the_cli_then_decides_as_validated(
+    stack: LocalGovernor, tmp_path: Path, capsys: pytest.CaptureFixture[str], index: int
+) -> None:
+    # Given a policy example of docs/policy.md, as `governor policy validate` reads it
+    document = documented_policies()[index]
+    validated = Policy.model_validate(document)
+    path = write(tmp_path, "example.json", json.dumps(document))
+    assert governor(stack, capsys, "validate", path)[0] == 0
+    # When it is applied with `governor policy apply`
+    code, out = governor(stack, capsys, "apply", path, "-m", "from the docs")
+    assert code == 0, out
+    version = int(re.search(r"version (\d+) is current", out).group(1))  # type: ignore[union-attr]
+    # Then `governor policy show` shows it exactly as validated
+    code, out = governor(stack, capsys, "show", "--json")
+    assert (json.loads(out)["version"], json.loads(out)["policy"]) == (version, validated.document())
+    # And POST /decide on the stack decides each scope the document names as the validated policy does
+    cached = wiring.current_policy()
+    ttl, cached.ttl = cached.ttl, 0.0  # deciders pick the new version up at once, not within 30 s
+    try:
+        # Decided now (wall clock): one probe per scope and outcome
+        for n, probe in enumerate(p for p in probes(document) if p["hour"] == 12):
+            customer = f"cli-{index}-{n}-{uuid.uuid4().hex[:8]}"
+            fields = {k: v for k, v in probe.items() if k != "hour"}
+            closed = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+            decision = decide_over_http(
+                stack,
+                detail(
+                    event_id=f"e-{customer}",
+                    interaction_id=f"i-{customer}",
+                    customer_id=customer,
+                    closed_at=closed,
+                    **fields,
+                ),
+            )
+            event = InteractionClosed.model_validate(
+                detail(
+                    event_id=f"e-{customer}",
+                    interaction_id=f"i-{customer}",
+                    customer_id=customer,
+                    closed_at=closed,
+                    **fields,
+                )
+            )
+            at = datetime.fromisoformat(decision["decided_at"])
+            expected = engine.decide(
+                event, ContactLedger(customer), validated.model_copy(update={"version": version}), at
+            )
+            assert decision == expected.model_dump(mode="json"), probe
+    finally:
+        cached.ttl = ttl

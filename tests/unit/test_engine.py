@@ -132,7 +132,7 @@ def test_the_decision_carries_ids_policy_version_times_and_the_input_fields() ->
     # When the engine decides
     decision = decide(event, now=now, policy=policy)
     # Then the record names the event, the interaction, the customer and the policy version
-    assert decision.decision_id == decision_id_for("evt-5")
+    assert decision.decision_id == decision_id_for("cust-1", "evt-5")
     assert decision.decision_id.startswith("dcn_")
     assert (decision.event_id, decision.interaction_id, decision.customer_id) == ("evt-5", "int-5", "cust-1")
     assert decision.policy_version == 7
@@ -157,17 +157,22 @@ def test_the_decision_carries_ids_policy_version_times_and_the_input_fields() ->
     }
 
 
-def test_the_decision_id_depends_on_the_event_id_alone() -> None:
-    # Given the same event decided twice on different ledgers and clocks, and another event
+def test_the_decision_id_depends_on_the_customer_and_event_id_alone() -> None:
+    # Given the same event decided twice on different ledgers and clocks, another event, and
+    # another customer's event that reuses the same event_id
     event = closed(1)
     first = decide(event)
     again = decide(event, sent((Action.SURVEY, NOW - DAY)), now=NOW + HOUR)
     other = decide(closed(2))
+    elsewhere = decide(closed(1, customer_id="cust-2"))
     # Then the same event names the same decision, whatever the outcome; another event another one
     assert first.action is Action.SURVEY
     assert again.action is Action.NONE
-    assert first.decision_id == again.decision_id == decision_id_for("evt-1")
+    assert first.decision_id == again.decision_id == decision_id_for("cust-1", "evt-1")
     assert other.decision_id != first.decision_id
+    # And another customer's event never names this customer's decision, whatever its event_id
+    assert elsewhere.event_id == first.event_id
+    assert elsewhere.decision_id != first.decision_id
 
 
 def test_the_same_inputs_give_the_same_decision() -> None:

@@ -244,7 +244,7 @@ def test_the_same_event_decided_again_gets_the_same_decision(deliveries: list[De
         # Then each is a duplicate that returns the first decision unchanged
         assert again.duplicate
         assert again.decision == decided[delivery.event.event_id]
-        assert again.decision.decision_id == decision_id_for(delivery.event.event_id)
+        assert again.decision.decision_id == decision_id_for(delivery.event.customer_id, delivery.event.event_id)
     # And no slot was taken again
     assert store.ledgers == ledgers
 
