@@ -58,11 +58,7 @@ def set_opt_outs(table: str, before: ContactLedger, opt_outs: tuple[OptOut, ...]
         last_send = max((f.send_at for f in before.followups), default=now)
         update += ", expires_at = :expires_at"
         values[":expires_at"] = {"N": str(int((max(last_send, now) + timedelta(days=400)).timestamp()))}
-    if before.version == 0:
-        condition = f"attribute_not_exists({KEY})"
-    else:
-        condition = "version = :expected"
-        values[":expected"] = {"N": str(before.version)}
+    condition = unchanged_since(before, values)
     return {
         "TableName": table,
         "Key": key(before.customer_id),
@@ -99,11 +95,7 @@ def replace_if_unchanged(table: str, before: ContactLedger, after: ContactLedger
         # Lets DynamoDB drop the ledger of a customer no window can count any more.
         expiry = ", expires_at = :expires_at"
         values[":expires_at"] = {"N": str(int((last_send + timedelta(days=400)).timestamp()))}
-    if before.version == 0:
-        condition = f"attribute_not_exists({KEY})"
-    else:
-        condition = "version = :expected"
-        values[":expected"] = {"N": str(before.version)}
+    condition = unchanged_since(before, values)
     return {
         "TableName": table,
         "Key": key(after.customer_id),
@@ -112,3 +104,12 @@ def replace_if_unchanged(table: str, before: ContactLedger, after: ContactLedger
         "ExpressionAttributeValues": values,
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
+
+
+def unchanged_since(before: ContactLedger, values: dict[str, Any]) -> str:
+    """The condition that the ledger is still the version `before` was read at (absent for version 0);
+    adds its value to `values`. Every write of the ledger goes through it: no blind overwrite."""
+    if before.version == 0:
+        return f"attribute_not_exists({KEY})"
+    values[":expected"] = {"N": str(before.version)}
+    return "version = :expected"
