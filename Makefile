@@ -49,6 +49,7 @@ unit: $(STAMP)
 
 schema: $(STAMP)
 	$(BIN)/python -m infra.schema > infra/interaction-closed.schema.json
+	$(BIN)/python -m infra.schema followup-outcome > infra/followup-outcome.schema.json
 
 openapi: $(STAMP)
 	$(BIN)/python -m infra.openapi

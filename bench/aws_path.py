@@ -4,6 +4,9 @@ For each population, on a fresh in-process moto built from template.yaml:
 1. the customers' past interactions (closed over the previous ~2.5 years) are decided through the
    production Governor (a fresh one per batch of ten, prefetch then decide, as the handler does),
    with the event clock, so each ledger is what the product itself leaves behind, pruning included;
+   except that no schedule fires here (history decisions are not announced, and moto never fires
+   schedules), so follow-ups held in the history stay pending and the measured events supersede
+   many more of them than live traffic would: the lifecycle's requests below are an upper bound;
 2. the request counters are reset;
 3. the measured events (closed after the history) are put on the EventBridge bus in tens, delivered
    by the template's rule to the decide queue, and fed to functions.decide.app.handler ten at a time
@@ -78,6 +81,7 @@ class PopulationResult:
     attempts: int  # HTTP attempts of those calls (more than calls means retries)
     ms_per_call: dict[str, float]
     put_events_entries: int
+    put_events_needed: int  # sum over batches of ceil(entries published by the batch / 10)
     published: dict[str, int]  # detail-type -> entries the product published
     bytes_per_event: float
     handler_seconds: float
@@ -97,11 +101,21 @@ class PopulationResult:
 
     @property
     def approvals(self) -> int:
-        return self.published.get("FollowUpApproved", 0)
+        """Approved follow-ups: released at once, or held until their send time (scheduled)."""
+        return self.published.get("FollowUpApproved", 0) + self.held
+
+    @property
+    def held(self) -> int:
+        return self.published.get("FollowUpScheduled", 0)
 
     @property
     def suppressions(self) -> int:
         return self.published.get("FollowUpSuppressed", 0)
+
+    @property
+    def cancellations(self) -> int:
+        """Pending follow-ups superseded by a newer interaction, announced with the decision that did it."""
+        return self.published.get("FollowUpCancelled", 0)
 
     @property
     def approved_per_customer(self) -> float:
@@ -113,18 +127,45 @@ class PopulationResult:
     def other_requests(self) -> dict[str, int]:
         expected = {
             "dynamodb.BatchGetItem",
+            # The announcer reads each superseded decision's log entry to publish it as cancelled.
+            "dynamodb.GetItem",
             "dynamodb.PutItem",
             "dynamodb.TransactWriteItems",
             "dynamodb.TransactWriteItems:counting",
             "events.PutEvents",
+            # One schedule per held follow-up, one deletion per superseded one (issue 11): see LIFECYCLE.
+            "scheduler.CreateSchedule",
+            "scheduler.DeleteSchedule",
         }
         return {name: n for name, n in self.product.items() if name not in expected}
 
+    # Requests driven by the lifecycle (issue 11), one per held or superseded follow-up: how many
+    # there are depends on the traffic and the policy (send times, survey delay, re-contacts), not
+    # on the length of the history. They are checked exactly against their drivers
+    # (`lifecycle_requests_match`) and left out of the history-flat profile.
+    LIFECYCLE = ("scheduler.CreateSchedule", "scheduler.DeleteSchedule", "dynamodb.GetItem", "events.PutEvents")
+
+    @property
+    def lifecycle_requests_match(self) -> bool:
+        """One schedule per held follow-up; per superseded one, a schedule deletion and one read of
+        its log entry (to announce it cancelled); each batch publishes its decisions plus the
+        cancellations they caused, in ceil(entries / 10) PutEvents (ten entries a request)."""
+        return (
+            self.calls("scheduler", "CreateSchedule") == self.held
+            and self.calls("scheduler", "DeleteSchedule") == self.cancellations
+            and self.calls("dynamodb", "GetItem") == self.cancellations
+            and self.put_events_entries == self.events + self.cancellations
+            and self.calls("events", "PutEvents") == self.put_events_needed
+        )
+
     @property
     def request_profile(self) -> dict[str, float]:
-        """Requests per event by kind, approvals and suppressions alike counted as one DynamoDB write."""
+        """Requests per event by kind, approvals and suppressions alike counted as one DynamoDB write;
+        the lifecycle's requests (LIFECYCLE) apart."""
         kinds: Counter[str] = Counter()
         for name, n in self.product.items():
+            if name in self.LIFECYCLE:
+                continue
             kinds["dynamodb.write" if name.partition(".")[2] in DYNAMODB_WRITES else name] += n
         return {kind: n / self.events for kind, n in sorted(kinds.items())}
 
@@ -190,6 +231,8 @@ class PopulationResult:
             "product_requests_other": self.other_requests,
             "product_http_attempts": self.attempts,
             "put_events_entries": self.put_events_entries,
+            "put_events_needed": self.put_events_needed,
+            "cancellations": self.cancellations,
             "dynamodb_requests_per_event": self.dynamodb_per_event,
             "dynamodb_write_requests_per_event": self.writes_per_event,
             "batch_get_item_per_batch": self.batch_gets_per_batch,
@@ -243,6 +286,7 @@ def measure_population(pop: Population, seed: int = 11) -> PopulationResult:
             attempts=sum(counted.attempts.values()),
             ms_per_call=counted.ms_per_call(),
             put_events_entries=counted.entries[("events", "PutEvents")],
+            put_events_needed=run["put_events_needed"],
             published=dict(counted.detail_types),
             bytes_per_event=(sum(counted.bytes_sent.values()) + sum(counted.bytes_received.values())) / len(measured),
             handler_seconds=run["seconds"],
@@ -330,10 +374,13 @@ def _drain(bench: Emulator, run: Counter[str]) -> float:
         messages = receive_batch(bench.sqs, url)
         if not messages:
             break
+        entries_before = bench.product.entries[("events", "PutEvents")]
         started = time.perf_counter()
         response = handler(sqs_event(messages, arn, REGION), LambdaContext("decide"))
         seconds += time.perf_counter() - started
         run["batches"] += 1
+        # PutEvents takes ten entries a request: what this batch published needs ceil(entries / 10).
+        run["put_events_needed"] += -(-(bench.product.entries[("events", "PutEvents")] - entries_before) // 10)
         run["records"] += len(messages)
         acknowledge(bench.sqs, url, messages, response)
         failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,6 +100,7 @@ class UnitMeter:
     calls: Counter[str] = field(default_factory=Counter)
     wru: float = 0.0
     rru: float = 0.0
+    rru_by: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))  # by operation
     bytes_written: int = 0
     bytes_read: int = 0
     eventbridge_entries: int = 0
@@ -113,6 +114,7 @@ class UnitMeter:
     def clear(self) -> None:
         self.calls.clear()
         self.wru = self.rru = 0.0
+        self.rru_by.clear()
         self.bytes_written = self.bytes_read = self.eventbridge_entries = self.eventbridge_chunks = 0
         self.published.clear()
 
@@ -155,14 +157,14 @@ class UnitMeter:
                     else:
                         self._write(table, {"Key": request["DeleteRequest"]["Key"]}, 1)
         elif operation == "GetItem":
-            self._read([parsed.get("Item")], params.get("ConsistentRead", False), per_item=True)
+            self._read(operation, [parsed.get("Item")], params.get("ConsistentRead", False), per_item=True)
         elif operation == "BatchGetItem":
             for table, asked in params.get("RequestItems", {}).items():
                 found = parsed.get("Responses", {}).get(table, [])
                 missing = max(0, len(asked.get("Keys", [])) - len(found))
-                self._read([*found, *([None] * missing)], asked.get("ConsistentRead", False), per_item=True)
+                self._read(operation, [*found, *([None] * missing)], asked.get("ConsistentRead", False), per_item=True)
         elif operation in ("Query", "Scan"):
-            self._read(parsed.get("Items", []), params.get("ConsistentRead", False), per_item=False)
+            self._read(operation, parsed.get("Items", []), params.get("ConsistentRead", False), per_item=False)
 
     def _write(self, table: str, op: dict[str, Any], factor: int) -> None:
         if "Item" in op:
@@ -174,11 +176,12 @@ class UnitMeter:
         self.bytes_written += size
         self.wru += factor * _wru(size)
 
-    def _read(self, items: list[dict[str, Any] | None], consistent: bool, *, per_item: bool) -> None:
+    def _read(self, operation: str, items: list[dict[str, Any] | None], consistent: bool, *, per_item: bool) -> None:
         sizes = [item_size(i) if i else 0 for i in items]
         self.bytes_read += sum(sizes)
         units = sum(_rru(s) for s in sizes) if per_item else _rru(sum(sizes))
         self.rru += units * (1.0 if consistent else 0.5)
+        self.rru_by[operation] += units * (1.0 if consistent else 0.5)
 
 
 @dataclass(frozen=True)

@@ -173,7 +173,9 @@ def emulator() -> Iterator[Emulator]:
             wiring.reset()
             wiring.use_clock(EventClock())
             product, harness = RequestCounter(), RequestCounter()
-            for service in ("dynamodb", "events", "sqs"):
+            # scheduler: held follow-ups get a one-time schedule (issue 11); hooked up front like the
+            # others, so its requests are counted and product_clients_unchanged stays a real check.
+            for service in ("dynamodb", "events", "sqs", "scheduler"):
                 product.attach(aws.client(service))
             bench = Emulator(
                 stack, product, harness, session.client("events"), session.client("sqs"), session.client("dynamodb")

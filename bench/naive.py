@@ -3,15 +3,21 @@
 The naive decider is what a team would write with Powertools' idempotency utility, per record of
 the SQS batch: `idempotent_function` (DynamoDBPersistenceLayer: a conditional PutItem INPROGRESS,
 then an UpdateItem COMPLETED with the result), Query the customer's whole follow-up history
-(pk customer_id, sk sent_at, never pruned), the same pure engine on a ledger built from it, PutItem
-a history row for an approval, PutItem the log row, PutEvents one event per decision.
-It is NOT concurrency-safe (two deciders can both read the same history and both take the last
-slot of a cap); on sequential traffic it decides exactly as the governor does, checked below.
+(pk customer_id, sk sent_at, never pruned), the same pure engine on a ledger built from it, then
+plain writes: for each pending follow-up the decision supersedes, UpdateItem its history row and
+its log entry to cancelled and DeleteSchedule; PutItem a history row for an approval (pending or
+released, as the decision says), PutItem the log row, CreateSchedule for a held (pending) one,
+PutEvents per event (the decision, then FollowUpCancelled for each follow-up it superseded).
+It is NOT concurrency-safe: two deciders can both read the same history and both take the last
+slot of a cap, and a cancellation is a read-then-write with no condition (a release or another
+decider in between goes unnoticed). On sequential traffic it decides, schedules and announces
+exactly as the governor does, checked below byte for byte on what both publish.
 
 Both designs run in-process on moto (bench.emulator, resources from infra.local.provision), fed the same
 events as Lambda-shaped SQS batches of ten. SQS requests (EventBridge's SendMessage, the event
 source mapping's ReceiveMessage and DeleteMessageBatch) are the same for both and counted from
-the batches, not from moto.
+the batches, not from moto. Scheduler requests are counted for both (one CreateSchedule per held
+follow-up, one DeleteSchedule per superseded one: the same for both designs) but not priced.
 """
 
 from __future__ import annotations
@@ -38,6 +44,12 @@ BATCH = 10
 IDEMPOTENCY_TABLE = "naive-idempotency"
 HISTORY_TABLE = "naive-history"
 DESIGNS = ("ours", "naive")
+# Requests that follow a decision's lifecycle (issue 11), not the customer's history: a held
+# follow-up's CreateSchedule; a superseded one's DeleteSchedule, its FollowUpCancelled entry (more
+# PutEvents) and, for ours, the GetItem of its cancelled log entry (to announce it). Both designs
+# make the same schedule requests (checked); a longer history changes how many follow-ups are held
+# and superseded (fuller caps, other approvals), so these are left out of the flat-cost check.
+LIFECYCLE = ("dynamodb.GetItem", "events.PutEvents", "scheduler.CreateSchedule", "scheduler.DeleteSchedule")
 
 
 def create_tables(dynamodb: Any) -> None:
@@ -63,9 +75,12 @@ def create_tables(dynamodb: Any) -> None:
 
 
 class NaiveDecider:
-    """Per record: idempotent(query history -> engine -> put history -> put log -> publish)."""
+    """Per record: idempotent(query history -> engine -> cancel superseded -> put history -> put log
+    -> schedule -> publish)."""
 
-    def __init__(self, dynamodb: Any, events: Any, bus: str, log_table: str, retention: timedelta) -> None:
+    def __init__(
+        self, dynamodb: Any, events: Any, scheduler: Any, *, bus: str, log_table: str, retention: timedelta
+    ) -> None:
         from aws_lambda_powertools.utilities.idempotency import (
             DynamoDBPersistenceLayer,
             IdempotencyConfig,
@@ -73,9 +88,13 @@ class NaiveDecider:
         )
 
         from shared import wiring
+        from shared.adapters.scheduler import Scheduler
 
         self.dynamodb, self.events, self.bus = dynamodb, events, bus
         self.log_table, self.retention = log_table, retention
+        # The product's schedule group and release target, on this design's own (counted) client.
+        product = wiring.scheduler()
+        self.scheduler = Scheduler(product.group, product.target, client=scheduler)
         self.policy = wiring.current_policy()
         self.clock = wiring.current_clock()
         self.config = IdempotencyConfig(event_key_jmespath="event_id")
@@ -99,36 +118,69 @@ class NaiveDecider:
                 failures.append({"itemIdentifier": record["messageId"]})
         return {"batchItemFailures": failures}
 
+    def _history(self, customer_id: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        query: dict[str, Any] = {
+            "TableName": HISTORY_TABLE,
+            "KeyConditionExpression": "customer_id = :c",
+            "ExpressionAttributeValues": {":c": {"S": customer_id}},
+        }
+        while True:
+            page = self.dynamodb.query(**query)
+            rows += page["Items"]
+            if "LastEvaluatedKey" not in page:
+                return rows
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def _process(self, detail: dict[str, Any]) -> dict[str, Any]:
         from shared.adapters import decision_log, publisher
         from shared.domain import engine
         from shared.domain.contacts import ContactLedger, FollowUp
-        from shared.domain.decision import Action
+        from shared.domain.decision import Action, CancelReason, Decision, State, format_utc
         from shared.domain.events import InteractionClosed
 
         event = InteractionClosed.model_validate(detail)
-        followups = []
-        query: dict[str, Any] = {
-            "TableName": HISTORY_TABLE,
-            "KeyConditionExpression": "customer_id = :c",
-            "ExpressionAttributeValues": {":c": {"S": event.customer_id}},
-        }
-        while True:
-            page = self.dynamodb.query(**query)
-            for item in page["Items"]:
-                followups.append(
-                    FollowUp(
-                        Action(item["kind"]["S"]),
-                        datetime.fromisoformat(item["send_at"]["S"]),
-                        item["interaction_id"]["S"],
-                        item["decision_id"]["S"],
-                    )
-                )
-            if "LastEvaluatedKey" not in page:
-                break
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        ledger = ContactLedger(event.customer_id, version=len(followups), followups=tuple(followups))
-        decision = engine.decide(event, ledger, self.policy(), self.clock.now(event))
+        rows = {item["decision_id"]["S"]: item for item in self._history(event.customer_id)}
+        followups = tuple(
+            FollowUp(
+                Action(item["kind"]["S"]),
+                datetime.fromisoformat(item["send_at"]["S"]),
+                item["interaction_id"]["S"],
+                item["decision_id"]["S"],
+                state=item["state"]["S"],
+                closed_at=datetime.fromisoformat(item["closed_at"]["S"]),
+            )
+            for item in rows.values()
+            if item["state"]["S"] != str(State.CANCELLED)  # a cancelled follow-up frees its slot
+        )
+        ledger = ContactLedger(event.customer_id, version=len(followups), followups=followups)
+        now = self.clock.now(event)
+        decision = engine.decide(event, ledger, self.policy(), now)
+        cancelled: list[Decision] = []
+        for decision_id in decision.supersedes:
+            # Read-then-write: the history was read above, nothing checks it is still pending now.
+            row = rows[decision_id]
+            self.dynamodb.update_item(
+                TableName=HISTORY_TABLE,
+                Key={"customer_id": row["customer_id"], "sent_at": row["sent_at"]},
+                UpdateExpression="SET #state = :state",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={":state": {"S": str(State.CANCELLED)}},
+            )
+            logged = self.dynamodb.update_item(
+                TableName=self.log_table,
+                Key=decision_log.key(decision_id),
+                UpdateExpression="SET #state = :state, state_changed_at = :at, state_reason = :reason",
+                ExpressionAttributeNames={"#state": decision_log.STATE},
+                ExpressionAttributeValues={
+                    ":state": {"S": str(State.CANCELLED)},
+                    ":at": {"S": format_utc(now)},
+                    ":reason": {"S": str(CancelReason.SUPERSEDED_BY_NEWER_INTERACTION)},
+                },
+                ReturnValues="ALL_NEW",
+            )
+            cancelled.append(decision_log.from_item(logged["Attributes"]))
+            self.scheduler.delete(decision_id)
         if decision.approved and decision.send_at is not None:
             send_at = decision.send_at.astimezone(UTC).isoformat()
             self.dynamodb.put_item(
@@ -140,10 +192,14 @@ class NaiveDecider:
                     "send_at": {"S": send_at},
                     "interaction_id": {"S": decision.interaction_id},
                     "decision_id": {"S": decision.decision_id},
+                    "state": {"S": str(decision.state)},
+                    "closed_at": {"S": decision.input.closed_at.astimezone(UTC).isoformat()},
                 },
             )
         self.dynamodb.put_item(TableName=self.log_table, Item=decision_log.to_item(decision, self.retention))
-        self.events.put_events(Entries=[publisher.entry(self.bus, decision)])
+        if decision.state is State.PENDING and decision.send_at is not None:
+            self.scheduler.ensure(decision.decision_id, decision.send_at, decision.decided_at)
+        self.events.put_events(Entries=[publisher.entry(self.bus, d) for d in (decision, *cancelled)])
         return json.loads(decision.model_dump_json())  # type: ignore[no-any-return]
 
 
@@ -218,6 +274,18 @@ class Run:
     def requests_per_decision(self) -> float:
         return sum(self.meter.calls.values()) / self.events
 
+    @property
+    def steady_requests_per_decision(self) -> float:
+        """Requests per decision less the LIFECYCLE ones (ours: ledger reads, one write per event,
+        the counting transaction)."""
+        lifecycle = sum(self.meter.calls[name] for name in LIFECYCLE)
+        return (sum(self.meter.calls.values()) - lifecycle) / self.events
+
+    @property
+    def steady_rru(self) -> float:
+        """Read units less the GetItems of superseded follow-ups' log entries (ours: the ledger reads)."""
+        return self.meter.rru - self.meter.rru_by["GetItem"]
+
     def as_json(self) -> dict[str, Any]:
         return {
             "design": self.design,
@@ -249,23 +317,25 @@ class _Design:
             from functions.decide.app import handler
 
             self.handler: Callable[[dict[str, Any], Any], dict[str, Any]] = handler
-            for service in ("dynamodb", "events"):
+            for service in ("dynamodb", "events", "scheduler"):
                 self.meter.attach(aws.client(service))
         else:
             import boto3
 
             session = boto3.session.Session(region_name=REGION)
             dynamodb, events = session.client("dynamodb"), session.client("events")
+            scheduler = session.client("scheduler")
             create_tables(dynamodb)
-            for client in (dynamodb, events):
+            for client in (dynamodb, events, scheduler):
                 self.meter.attach(client)
             config = settings()
             naive = NaiveDecider(
                 dynamodb,
                 events,
-                config.event_bus_name,
-                config.decision_log_table,
-                timedelta(days=config.decision_retention_days),
+                scheduler,
+                bus=config.event_bus_name,
+                log_table=config.decision_log_table,
+                retention=timedelta(days=config.decision_retention_days),
             )
             self.handler = naive.handle
 

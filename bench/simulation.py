@@ -4,7 +4,10 @@ through the engine under the current and a candidate policy (shared.usecases.sim
 
 1. Events for many customers, closed over 30 days, are decided in time order by the engine with
    the default policy and the customers' ledgers kept in memory (the event clock: each decided
-   as of its closed_at + 30 s), so the log holds what the product would have logged.
+   as of its closed_at + 30 s), so the log holds what the product would have logged. The lifecycle
+   runs as the product's does: a decision supersedes the customer's pending follow-ups (freeing
+   their slots, approval or not), and every held follow-up's schedule fires at its send time, before
+   anything later is decided, re-checking and releasing or cancelling it (engine.recheck).
 2. The log items (shared.adapters.decision_log.to_item) are written with BatchWriteItem into moto
    (in process) with the template's DecisionLogTable, then read back with logged_since; moto
    answers each Query by walking every item of the table (no index structure), so the read is
@@ -18,6 +21,7 @@ through the engine under the current and a candidate policy (shared.usecases.sim
 from __future__ import annotations
 
 import gc
+import heapq
 import json
 import random
 import time
@@ -34,6 +38,7 @@ from shared.adapters import decision_log
 from shared.adapters.clock import EventClock
 from shared.domain import engine
 from shared.domain.contacts import ContactLedger
+from shared.domain.decision import CancelReason, Decision, State
 from shared.domain.events import InteractionClosed
 from shared.domain.policy import DEFAULT_POLICY_FILE, Policy, default_policy
 from shared.usecases.simulation import Replayable, logged_since, simulate
@@ -232,20 +237,49 @@ def make_log(events: int, days: int = DAYS, seed: int = 29) -> Log:
     found.sort(key=lambda pair: pair[0])
     policy, clock = default_policy(), EventClock()
     ledgers: dict[str, ContactLedger] = {}
-    items = []
+    items: list[dict[str, Any]] = []
+    logged: dict[str, tuple[int, Decision]] = {}  # pending decision_id -> its item's index, and it
+    held: list[tuple[datetime, str, Decision]] = []  # pending follow-ups by send time: their schedules
     actions: Counter[str] = Counter()
     end = START
+
+    def settle(decision_id: str, state: State, reason: CancelReason | None, at: datetime) -> None:
+        """The log entry's lifecycle attributes updated in place, as the product does (not `doc`)."""
+        index, decision = logged.pop(decision_id)
+        items[index] = {**items[index], **decision_log.state_attributes(decision.with_state(state, reason, at))}
+
     with _collector_paused():  # setup, not the product: no collections over the growing log
         for _, detail in found:
             event = InteractionClosed.model_validate(detail)
             now = clock.now(event)
+            # The product's lifecycle, as the local stack runs it under the event clock: every
+            # schedule due by now fires first, in time order, and does what
+            # shared.usecases.release.ReleaseUseCase does (engine.recheck as of the schedule's time,
+            # then ContactLedger.released / cancelled).
+            while held and held[0][0] <= now:
+                due, decision_id, pending = heapq.heappop(held)
+                if decision_id not in logged:
+                    continue  # superseded at decision time: its schedule finds it settled, changes nothing
+                ledger = ledgers[pending.customer_id]
+                state, reason, _ = engine.recheck(ledger.find(decision_id), pending, ledger, policy, due)
+                settled = ledger.released if state is State.RELEASED else ledger.cancelled
+                ledgers[pending.customer_id] = settled(decision_id)
+                settle(decision_id, state, reason, due)
             ledger = ledgers.get(event.customer_id) or ContactLedger(event.customer_id)
             decision = engine.decide(event, ledger, policy, now)
-            if decision.approved:
+            # As shared.usecases.decide.Governor commits: an approval takes a slot, and a decision
+            # that supersedes pending follow-ups (approval or not) frees theirs and cancels them.
+            if decision.approved or decision.supersedes:
                 ledgers[event.customer_id] = ledger.after(decision, policy.ledger_retention, now)
+            for superseded in decision.supersedes:
+                settle(superseded, State.CANCELLED, CancelReason.SUPERSEDED_BY_NEWER_INTERACTION, now)
             items.append(decision_log.to_item(decision, RETENTION))
+            if decision.state is State.PENDING and decision.send_at is not None:
+                logged[decision.decision_id] = (len(items) - 1, decision)
+                heapq.heappush(held, (decision.send_at, decision.decision_id, decision))
             actions[str(decision.action)] += 1
             end = decision.decided_at
+    # Follow-ups due after the last decision stay pending: their schedules have not fired yet.
     return Log(items, dict(sorted(actions.items())), customers, end)
 
 

@@ -34,6 +34,7 @@ def decision_rows(items: list[dict[str, Any]]) -> list[list[str]]:
             d["customer_id"],
             d["action"],
             d["reasons"][0],
+            lifecycle(d),
             (d["send_at"] or "")[:16],
             f"v{d['policy_version']}",
             d["decision_id"],
@@ -42,11 +43,18 @@ def decision_rows(items: list[dict[str, Any]]) -> list[list[str]]:
     ]
 
 
+def lifecycle(d: dict[str, Any]) -> str:
+    """The state, and for a cancellation why: `cancelled (EXPIRED)`."""
+    state = str(d.get("state") or "")
+    return f"{state} ({d['state_reason']})" if d.get("state_reason") else state
+
+
 def decisions(api: Api, args: argparse.Namespace) -> int:
     query: dict[str, Any] = {
         "customer_id": args.customer,
         "action": args.action_filter,
         "reason": args.reason,
+        "state": args.state,
         "limit": min(args.limit, 500),
     }
     if args.since:
@@ -64,7 +72,11 @@ def decisions(api: Api, args: argparse.Namespace) -> int:
     if args.json:
         print("\n".join(json.dumps(d) for d in found))
         return OK
-    print(table(decision_rows(found), ["decided (UTC)", "customer", "action", "reason", "send at", "policy", "id"]))
+    print(
+        table(
+            decision_rows(found), ["decided (UTC)", "customer", "action", "reason", "state", "send at", "policy", "id"]
+        )
+    )
     print(f"{len(found)} decision(s)")
     return OK
 
@@ -83,6 +95,9 @@ def why(api: Api, args: argparse.Namespace) -> int:
         + (f", send at {d['send_at']}" if d["send_at"] else "")
     )
     print(f"reasons: {', '.join(d['reasons'])}")
+    print(f"state: {lifecycle(d)} since {d.get('state_changed_at')}" + lifecycle_note(d))
+    if d.get("supersedes"):
+        print(f"cancelled on deciding (superseded): {', '.join(d['supersedes'])}")
     facts = d["input"]
     print("input: " + ", ".join(f"{k}={v}" for k, v in facts.items() if v is not None))
     print(
@@ -92,6 +107,21 @@ def why(api: Api, args: argparse.Namespace) -> int:
         )
     )
     return OK
+
+
+LIFECYCLE_NOTES = {
+    "pending": ", held until its send time, then re-checked and released or cancelled",
+    "released": ", handed to the sending systems",
+    "suppressed": ", no follow-up",
+    "SUPERSEDED_BY_NEWER_INTERACTION": ": a newer interaction of the customer closed before it went out",
+    "OPTED_OUT": ": the customer opted out before it went out",
+    "EXPIRED": ": it would have gone out past the policy's freshness limit",
+    "POLICY_FORBIDS": ": the current policy no longer allows it",
+}
+
+
+def lifecycle_note(d: dict[str, Any]) -> str:
+    return LIFECYCLE_NOTES.get(str(d.get("state_reason") or d.get("state")), "")
 
 
 def customer(api: Api, args: argparse.Namespace) -> int:
@@ -110,17 +140,40 @@ def customer(api: Api, args: argparse.Namespace) -> int:
             ["kind", "window", "used", "next allowed"],
         )
     )
+    print_follow_up_record(state)
     entries = [
         [
             e.get("decided_at", e.get("at", ""))[:19],
             e.get("action", ""),
             (e.get("reasons") or [e.get("record_type", "")])[0],
+            lifecycle(e) if "decision_id" in e else "",
             e.get("decision_id", e.get("actor", "")),
         ]
         for e in state["last_entries"]
     ]
-    print(table(entries, ["when (UTC)", "action", "reason", "decision / actor"]))
+    print(table(entries, ["when (UTC)", "action", "reason", "state", "decision / actor"]))
     return OK
+
+
+def print_follow_up_record(state: dict[str, Any]) -> None:
+    """Held follow-ups, the survey response/ignore record and any cooldown or fatigue pause."""
+    pending = state.get("pending_follow_ups") or []
+    if pending:
+        rows = [[p["kind"], p["send_at"][:19], p["decision_id"]] for p in pending]
+        print(table(rows, ["pending", "send at (UTC)", "decision"]))
+    else:
+        print("no follow-up pending")
+    record = state.get("survey_record") or {}
+    if record:
+        print(
+            f"surveys: {record['responses']} answered"
+            + (f" (last {record['last_response'][:16]})" if record.get("last_response") else "")
+            + f", {record['ignored_in_a_row']} ignored in a row (a pause after {record['ignored_threshold']})"
+        )
+        if record.get("cooldown_until"):
+            print(f"no survey until {record['cooldown_until'][:16]}: cooldown after a response")
+        if record.get("fatigue_until"):
+            print(f"no survey until {record['fatigue_until'][:16]}: survey fatigue (ignored in a row)")
 
 
 def opt_out(api: Api, args: argparse.Namespace) -> int:
@@ -156,6 +209,10 @@ def stats(api: Api, args: argparse.Namespace) -> int:
     print(
         table([[k, str(v)] for k, v in sorted(total["by_reason"].items(), key=lambda kv: -kv[1])], ["reason", "count"])
     )
+    print(f"\n{total['released']} follow-ups released, {total['cancelled']} cancelled")
+    cancelled = sorted(total["cancelled_by_reason"].items(), key=lambda kv: -kv[1])
+    if cancelled:
+        print(table([[k, str(v)] for k, v in cancelled], ["cancelled because", "count"]))
     return OK
 
 
@@ -180,6 +237,7 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--since", help="7d, 12h, or a time; required without --customer (31 days at most)")
     p.add_argument("--reason")
     p.add_argument("--action", dest="action_filter", choices=["survey", "callback", "none"])
+    p.add_argument("--state", choices=["suppressed", "pending", "released", "cancelled"], help="lifecycle state")
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run_command, action=decisions)

@@ -95,7 +95,8 @@ def parser() -> argparse.ArgumentParser:
         "--clock",
         choices=["wall", "event"],
         default="wall",
-        help="event: decide each event as of its closed_at + 30 s, to replay recorded traffic as if live",
+        help="event: decide each event as of its closed_at + 30 s and fire held follow-ups in time order "
+        "(POST /local/advance moves time on), to replay recorded traffic as if live",
     )
     run.add_argument("--no-replay", action="store_true", help="do not replay the sample on start")
     run.add_argument("--sample", type=Path, default=SAMPLE, help="NDJSON replayed on start")

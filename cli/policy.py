@@ -88,7 +88,16 @@ def simulate(api: Api, args: argparse.Namespace) -> int:
                     f"{delta[group][key]:+d}",
                 ]
             )
+    for key in ("released", "cancelled"):
+        rows.append(["follow-ups", key, str(current[key]), str(candidate[key]), f"{candidate[key] - current[key]:+d}"])
+    for reason in sorted(set(current["cancelled_by_reason"]) | set(candidate["cancelled_by_reason"])):
+        before, after = current["cancelled_by_reason"].get(reason, 0), candidate["cancelled_by_reason"].get(reason, 0)
+        rows.append(["cancelled", reason, str(before), str(after), f"{after - before:+d}"])
     print(table(rows, ["", "", f"current (v{current['version']})", "candidate", "change"]))
+    print(
+        f"(supersession, freshness, cooldown and fatigue applied; {candidate['outcomes_applied']} logged outcomes "
+        "of follow-ups the candidate would have sent)"
+    )
     print(f"\n{body['changed_events']} events would be decided differently")
     for customer in body["changed_customers_sample"]:
         for event in customer["events"]:

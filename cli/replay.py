@@ -13,6 +13,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -50,6 +51,7 @@ class Report:
     decisions: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     drained: bool = True
+    advanced_to: str | None = None  # event clock: every schedule due by then was fired
 
     def table(self) -> str:
         by_action = Counter(d["action"] for d in self.decisions)
@@ -69,10 +71,24 @@ class Report:
         for action in ("survey", "callback", "none"):
             lines.append(f"{action:<41} {by_action.get(action, 0):>6} {by_action.get(action, 0) / total:>7.1%}")
         lines.append(f"suppression rate: {by_action.get('none', 0) / total:.1%}")
+        lines += self.lifecycle()
         if self.refused_fields:
             lines += ["", "invalid events by field:"]
             lines += [f"  {name}: {count}" for name, count in self.refused_fields.most_common()]
         return "\n".join(lines)
+
+    def lifecycle(self) -> list[str]:
+        """Where the approvals ended: released, cancelled (by reason), or still pending."""
+        states = Counter(d.get("state") for d in self.decisions if d["action"] != "none")
+        cancelled = Counter(d.get("state_reason") for d in self.decisions if d.get("state") == "cancelled")
+        lines = [
+            "",
+            f"follow-ups: {states.get('released', 0)} released, {states.get('cancelled', 0)} cancelled, "
+            f"{states.get('pending', 0)} pending"
+            + (f" (schedules fired up to {self.advanced_to})" if self.advanced_to else ""),
+        ]
+        lines += [f"  cancelled {reason:<35} {count:>6}" for reason, count in cancelled.most_common()]
+        return lines
 
 
 def request(method: str, url: str, body: Any = None, timeout: float = 60) -> tuple[int, Any]:
@@ -126,9 +142,33 @@ def replay(
             on_posted(report.accepted)
     out.write("\n")
     report.drained = wait_drained(base_url, timeout)
-    report.seconds = time.perf_counter() - started
     report.decisions = fetch_decisions(base_url, sorted(accepted_ids))
+    if report.drained and event_clock(base_url):
+        report.advanced_to = advance_to_the_end(base_url, report.decisions)
+        if report.advanced_to:
+            report.decisions = fetch_decisions(base_url, sorted(accepted_ids))
+    report.seconds = time.perf_counter() - started
     return report
+
+
+def event_clock(base_url: str) -> bool:
+    _, health = request("GET", f"{base_url}/health")
+    return bool(health.get("clock") == "event")
+
+
+def advance_to_the_end(base_url: str, decisions: list[dict[str, Any]]) -> str | None:
+    """Recorded traffic has an end; its held follow-ups fall due after it. Under the event clock,
+    fire every schedule up to the last pending send time, so the replay ends with none pending."""
+    pending = [d["send_at"] for d in decisions if d.get("state") == "pending" and d.get("send_at")]
+    if not pending:
+        return None
+    # Schedules run at whole seconds, rounded up: a second past the last send time covers them all.
+    last = datetime.fromisoformat(max(pending).replace("Z", "+00:00")) + timedelta(seconds=1)
+    to = last.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    status, answer = request("POST", f"{base_url}/local/advance", {"to": to})
+    if status != 200:
+        raise RuntimeError(f"POST /local/advance answered {status}: {answer}")
+    return str(to)
 
 
 def wait_drained(base_url: str, timeout: float) -> bool:

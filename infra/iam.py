@@ -66,6 +66,12 @@ def needed(service: str, operation: str, params: dict[str, Any]) -> list[tuple[s
         return [("events:PutEvents", e.get("EventBusName", "default")) for e in params.get("Entries", [])]
     if service == "secretsmanager":
         return [(f"secretsmanager:{operation}", params.get("SecretId", "?"))]
+    if service == "scheduler" and operation in ("CreateSchedule", "DeleteSchedule"):
+        # Authorised on the schedule (named here by its group); creating one also passes its target's role.
+        pairs = [(f"scheduler:{operation}", params.get("GroupName", "default"))]
+        if "RoleArn" in params.get("Target", {}):
+            pairs.append(("iam:PassRole", params["Target"]["RoleArn"]))
+        return pairs
     # Anything else is named "?" so that the comparison fails and says to teach this function.
     return [(f"{service}:{operation}", "?")]
 
@@ -221,6 +227,13 @@ def _target(resource: Any) -> str:
         match = re.fullmatch(r"\$\{(\w+)\.Arn\}(/.*)?", resource["Fn::Sub"])
         if match:
             return match[1] + (match[2] or "")
+        # Every schedule of a schedule group: arn:...:scheduler:...:schedule/${Group}/*
+        match = re.fullmatch(
+            r"arn:\$\{AWS::Partition\}:scheduler:\$\{AWS::Region\}:\$\{AWS::AccountId\}:schedule/\$\{(\w+)\}/\*",
+            resource["Fn::Sub"],
+        )
+        if match:
+            return match[1]
     raise ValueError(f"teach infra/iam.py to read this resource: {json.dumps(resource)}")
 
 

@@ -39,7 +39,8 @@ APIS = {
     "policy-api": Api("Follow-up governor: marketing-ops policy API", ("functions.policy_api.app",)),
     "admin-api": Api("Follow-up governor: admin API", ("functions.admin_api.app",)),
     "events-api": Api(
-        "Follow-up governor: events and synchronous decisions", ("functions.ingest.app", "functions.decide_api.app")
+        "Follow-up governor: events, synchronous decisions and follow-up outcomes",
+        ("functions.ingest.app", "functions.decide_api.app", "functions.outcomes_api.app"),
     ),
 }
 
@@ -47,8 +48,9 @@ APIS = {
 def _request_bodies() -> dict[tuple[str, str], type[BaseModel]]:
     """Bodies a handler reads itself (so Powertools cannot see them): (path, method) -> model."""
     from functions.ingest.models import IngestRequest
+    from functions.outcomes_api.models import OutcomesRequest
 
-    return {("/events", "post"): IngestRequest}
+    return {("/events", "post"): IngestRequest, ("/outcomes", "post"): OutcomesRequest}
 
 
 def _resolver_document(module: str, title: str) -> dict[str, Any]:

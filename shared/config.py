@@ -24,6 +24,10 @@ _VARIABLES = {
     "STATS_TABLE": "stats_table",
     "POLICY_CACHE_SECONDS": "policy_cache_seconds",
     "SIGNING_SECRET_ARN": "signing_secret_arn",
+    "SCHEDULE_GROUP": "schedule_group",
+    "SCHEDULER_ROLE_ARN": "scheduler_role_arn",
+    "RELEASE_FUNCTION_ARN": "release_function_arn",
+    "RELEASE_DLQ_ARN": "release_dlq_arn",
 }
 
 
@@ -40,6 +44,11 @@ class Settings(BaseModel):
     policy_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
     # The secret that signs pagination tokens (admin and policy APIs only).
     signing_secret_arn: str | None = None
+    # Where pending follow-ups' releases are scheduled (the functions that decide, and the outbox).
+    schedule_group: str | None = None
+    scheduler_role_arn: str | None = None
+    release_function_arn: str | None = None
+    release_dlq_arn: str | None = None
 
 
 def from_environment(environ: dict[str, str] | None = None) -> Settings:

@@ -110,7 +110,8 @@ def test_every_table_index_queue_and_rule_of_the_template_exists_locally(aws: An
     for name, queue in of_type("AWS::SQS::Queue").items():
         attributes = sqs.get_queue_attributes(QueueUrl=aws.urls[name], AttributeNames=["All"])["Attributes"]
         if "RedrivePolicy" in queue["Properties"]:
-            assert json.loads(attributes["RedrivePolicy"])["deadLetterTargetArn"] == aws.arns["DecideDeadLetterQueue"]
+            target = queue["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+            assert json.loads(attributes["RedrivePolicy"])["deadLetterTargetArn"] == aws.arns[target]
     # And every rule on its bus, with its pattern or schedule, targets, retry policies and dead-letter queues
     for name, rule in of_type("AWS::Events::Rule").items():
         props = aws.resolve(rule["Properties"])
@@ -422,3 +423,42 @@ def test_the_recorder_sees_the_product_calls_of_each_handler_and_none_of_the_tes
     # And the test's own put and scan are nobody's
     assert not any(action == "dynamodb:Scan" for pairs in usage.values() for action, _ in pairs)
     assert set(usage) == {"DecideFunction", "PolicyApiFunction"}
+
+
+# ---- issue 11: the scheduled release of pending follow-ups -----------------------------------
+
+
+def test_the_scheduler_role_may_only_invoke_the_release_function_and_park_its_failures() -> None:
+    # Given the role EventBridge Scheduler assumes to run a pending follow-up's release
+    role = RESOURCES["SchedulerRole"]["Properties"]
+    (principal,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert principal["Principal"] == {"Service": ["scheduler.amazonaws.com"]}
+    # Then it may invoke the release function and send to the release dead-letter queue, nothing else
+    granted = {
+        (action, iam._target(resource))
+        for policy in role["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+        for action in statement["Action"]
+        for resource in iam._listed(statement["Resource"])
+    }
+    assert granted == {("lambda:InvokeFunction", "ReleaseFunction"), ("sqs:SendMessage", "ReleaseDeadLetterQueue")}
+
+
+def test_releases_that_keep_failing_are_parked_and_alarmed() -> None:
+    # Given the release dead-letter queue and the release function
+    alarms = of_type("AWS::CloudWatch::Alarm").values()
+    watched = [json.dumps(a["Properties"]["Dimensions"]) for a in alarms]
+    # Then an alarm watches the queue's depth and one the function's errors
+    assert any("ReleaseDeadLetterQueue" in w for w in watched)
+    assert any("ReleaseFunction" in w for w in watched)
+    # And the functions that schedule releases are told the group, role, target and queue
+    for function in ("DecideFunction", "DecideApiFunction", "OutboxFunction"):
+        variables = RESOURCES[function]["Properties"]["Environment"]["Variables"]
+        assert {"SCHEDULE_GROUP", "SCHEDULER_ROLE_ARN", "RELEASE_FUNCTION_ARN", "RELEASE_DLQ_ARN"} <= set(variables)
+
+
+def test_the_release_schedule_group_exists_locally(aws: Any) -> None:
+    # Given the local stack provisioned from template.yaml
+    group = boto3.client("scheduler").get_schedule_group(Name=aws.names["ReleaseScheduleGroup"])
+    # Then the group pending follow-ups are scheduled in exists, so creating a schedule succeeds
+    assert group["State"] == "ACTIVE"

@@ -23,7 +23,7 @@ from shared.adapters.stats import summary
 from shared.api.http import caller, documented, install_error_handlers
 from shared.api.routing import DecodedPathResolver
 from shared.domain.contact_state import SCOPE_HELP, contact_state, scope_for
-from shared.domain.decision import Action, Decision, Reason
+from shared.domain.decision import Action, Decision, Reason, State
 from shared.domain.errors import InvalidInput, NotFound
 from shared.domain.events import Channel, CustomerId
 
@@ -79,10 +79,13 @@ def decision_query(
     action: Action | None,
     reason: Reason | None,
     limit: int,
+    state: State | None = None,
 ) -> DecisionQuery:
     if customer_id is not None:
         check_customer_id(customer_id)
-    query = DecisionQuery(customer_id, moment(start, "from"), moment(end, "to", end_of_day=True), action, reason, limit)
+    query = DecisionQuery(
+        customer_id, moment(start, "from"), moment(end, "to", end_of_day=True), action, reason, limit, state
+    )
     return query.check(wiring.current_clock().now())
 
 
@@ -103,10 +106,15 @@ def list_decisions(
     end: Annotated[str | None, Query(alias="to", description="RFC 3339 time or date (inclusive)")] = None,
     action: Annotated[Action | None, Query()] = None,
     reason: Annotated[Reason | None, Query(description="the deciding reason")] = None,
+    state: Annotated[
+        State | None, Query(description="lifecycle state: suppressed, pending, released or cancelled")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     next_token: Annotated[str | None, Query()] = None,
 ) -> DecisionPage:
-    query = decision_query(customer_id=customer_id, start=start, end=end, action=action, reason=reason, limit=limit)
+    query = decision_query(
+        customer_id=customer_id, start=start, end=end, action=action, reason=reason, limit=limit, state=state
+    )
     items, token = wiring.log_queries().page(query, next_token)
     return DecisionPage(items=items, next_token=token)
 
@@ -250,6 +258,10 @@ def get_stats(
         totals["total"] += day["total"]
         totals.update({f"a_{k}": v for k, v in day["by_action"].items()})
         totals.update({f"r_{k}": v for k, v in day["by_reason"].items()})
+        totals["rel_total"] += day["released"]
+        totals.update({f"rel_{k}": v for k, v in day["released_by_action"].items()})
+        totals["can_total"] += day["cancelled"]
+        totals.update({f"can_{k}": v for k, v in day["cancelled_by_reason"].items()})
     return StatsReport.model_validate({"days": days, "total": summary(f"{first.date()}..{last.date()}", totals)})
 
 

@@ -43,11 +43,38 @@ class DayStats(BaseModel):
     by_action: dict[str, int]
     by_reason: dict[str, int]
     suppression_rate: float | None
+    released: int = Field(
+        description="Held follow-ups released at their send time that day "
+        "(an approval due at once counts in by_action only)."
+    )
+    released_by_action: dict[str, int]
+    cancelled: int = Field(description="Held follow-ups cancelled at release or superseded that day.")
+    cancelled_by_reason: dict[str, int] = Field(
+        description="SUPERSEDED_BY_NEWER_INTERACTION, OPTED_OUT, EXPIRED or POLICY_FORBIDS."
+    )
 
 
 class StatsReport(BaseModel):
     days: list[DayStats]
     total: DayStats
+
+
+class PendingFollowUp(BaseModel):
+    decision_id: str
+    kind: str
+    send_at: str
+    interaction_id: str
+
+
+class SurveyRecord(BaseModel):
+    """What the customer did with their surveys, and the pauses it started (policy: cooldown, fatigue)."""
+
+    responses: int
+    last_response: str | None
+    ignored_in_a_row: int = Field(description="Released surveys with no response in their window, newest first.")
+    ignored_threshold: int = Field(description="Ignored in a row that start a fatigue pause.")
+    cooldown_until: str | None = Field(description="No survey until then: the customer answered one recently.")
+    fatigue_until: str | None = Field(description="No survey until then: the customer ignored too many in a row.")
 
 
 class ContactState(BaseModel):
@@ -63,5 +90,9 @@ class ContactState(BaseModel):
     next_survey_allowed: str | None
     next_callback_allowed: str | None
     opt_outs: list[OptOutView]
+    pending_follow_ups: list[PendingFollowUp] = Field(
+        description="Follow-ups held until their send time, then re-checked and released or cancelled; earliest first."
+    )
+    survey_record: SurveyRecord
     recent_follow_ups: list[dict[str, Any]]
     last_entries: list[dict[str, Any]] = Field(description="Newest decisions and admin actions of the customer.")

@@ -1,6 +1,7 @@
 """Marketing ops: versioned, validated contact policies, what-if simulation and rollback."""
 
 import time
+from datetime import timedelta
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -27,7 +28,7 @@ from shared.api.http import caller, documented, install_error_handlers
 from shared.config import settings
 from shared.domain.errors import InvalidInput, PreconditionRequired, field_problems
 from shared.domain.policy import Policy
-from shared.usecases.simulation import logged_since, simulate
+from shared.usecases.simulation import logged_outcomes, logged_since, simulate
 
 logger = Logger()
 tracer = Tracer()
@@ -112,8 +113,15 @@ def simulate_policy(request: Annotated[SimulationRequest, Body()]) -> Simulation
     candidate = parse_policy(request.policy)
     current = wiring.policy_store().current().policy
     started = time.perf_counter()
-    events = logged_since(settings().decision_log_table, request.days, wiring.current_clock().now())
-    report = simulate(events, current, candidate.model_copy(update={"version": -1}), request.sample_size)
+    now = wiring.current_clock().now()
+    events = list(logged_since(settings().decision_log_table, request.days, now))
+    # Outcomes of the customers replayed, from the start of the range (their earlier responses
+    # matter too, but only those the replayed follow-ups could have drawn are applied).
+    customers = {e.event.customer_id for e in events}
+    outcomes = logged_outcomes(settings().decision_log_table, customers, now - timedelta(days=request.days), now)
+    report = simulate(
+        events, current, candidate.model_copy(update={"version": -1}), request.sample_size, outcomes=outcomes
+    )
     report["candidate"]["version"] = -1  # not stored yet
     seconds = round(time.perf_counter() - started, 3)
     logger.info("simulated", extra={"events": report["events"], "days": request.days, "seconds": seconds})

@@ -68,6 +68,13 @@ class Tally(BaseModel):
     version: int
     by_action: dict[str, int]
     by_reason: dict[str, int]
+    released: int = Field(description="Follow-ups released (at once, or re-checked at their send time).")
+    cancelled: int = Field(description="Pending follow-ups cancelled (superseded, expired, forbidden).")
+    cancelled_by_reason: dict[str, int]
+    pending: int = Field(description="Held follow-ups left at the end: always 0, every one falls due.")
+    outcomes_applied: int = Field(
+        description="Logged outcomes applied: only those of follow-ups this policy released count."
+    )
 
 
 class ChangedEvent(BaseModel):

@@ -20,6 +20,7 @@ DATA_TYPES = (
     "AWS::DynamoDB::Table",
     "AWS::Events::Rule",
     "AWS::SecretsManager::Secret",
+    "AWS::Scheduler::ScheduleGroup",
 )
 
 
@@ -47,6 +48,9 @@ class ProvisionedResources:
             # Functions are not created locally (their handlers run in-process): the ARN only names one,
             # e.g. as a scheduled rule's target, which provisioning then leaves out.
             return f"arn:aws:lambda:{self.region}:{ACCOUNT}:function:{self.stack}-{logical}"
+        if attribute == "Arn" and logical not in self.arns and _is_role(logical):
+            # Roles are not created locally either; their ARN is passed (Scheduler's target role).
+            return role_arn(self.stack, logical)
         if attribute == "Arn":
             return self.arns[logical]
         if attribute in ("QueueName", "Name"):
@@ -115,7 +119,14 @@ def provision(
         for physical in (local.names, local.urls, local.arns):
             if logical in physical:
                 _LOGICAL[physical[logical]] = logical
+    for logical, resource in translated["Resources"].items():
+        if resource["Type"] == "AWS::IAM::Role":
+            _LOGICAL[role_arn(stack, logical)] = logical
     return local
+
+
+def role_arn(stack: str, logical: str) -> str:
+    return f"arn:aws:iam::{ACCOUNT}:role/{stack}-{logical}"
 
 
 # Every name, URL and ARN provisioned in this process -> its logical id, so that a tool watching
@@ -130,6 +141,10 @@ def logical_id(physical: str) -> str | None:
 
 def _is_function(logical: str) -> bool:
     return bool(template.translated()["Resources"].get(logical, {}).get("Type") == "AWS::Lambda::Function")
+
+
+def _is_role(logical: str) -> bool:
+    return bool(template.translated()["Resources"].get(logical, {}).get("Type") == "AWS::IAM::Role")
 
 
 def _in_dependency_order(resources: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -252,10 +267,18 @@ def _secret(session: Any, local: ProvisionedResources, logical: str, props: dict
     local.names[logical], local.arns[logical] = answer["ARN"], answer["ARN"]
 
 
+def _schedule_group(session: Any, local: ProvisionedResources, logical: str, props: dict[str, Any]) -> None:
+    """moto stores the group's schedules (and never fires them: the local stack does)."""
+    name = props.get("Name") or f"{local.stack}-{logical}"
+    answer = session.client("scheduler").create_schedule_group(Name=name)
+    local.names[logical], local.arns[logical] = name, answer["ScheduleGroupArn"]
+
+
 _CREATORS = {
     "AWS::Events::EventBus": _bus,
     "AWS::SQS::Queue": _queue,
     "AWS::DynamoDB::Table": _table,
     "AWS::Events::Rule": _rule,
     "AWS::SecretsManager::Secret": _secret,
+    "AWS::Scheduler::ScheduleGroup": _schedule_group,
 }

@@ -8,6 +8,10 @@
   template routes it to: every route of the template works, with no code per route;
 - one ticker per schedule of the template (moto stores schedules but never fires them), calling
   its handler every period, as EventBridge Scheduler would (the outbox function, every minute);
+- EventBridge Scheduler's one-time schedules (held follow-ups) fired through the template's own
+  target function, which moto never does (infra.local.schedules): by a background loop under the
+  wall clock; under the event clock before anything happening later is processed, and on
+  POST /local/advance {"to": RFC 3339}, a local-only route (never in template.yaml);
 - GET /health: moto up, resources present, pollers alive, queue depths.
 """
 
@@ -26,6 +30,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -38,6 +43,7 @@ from infra.lambda_runtime import LambdaContext, acknowledge, api_gateway_event, 
 from infra.local import emulator
 from infra.local.emulator import free_port
 from infra.local.provision import provision
+from infra.local.schedules import ScheduleRunner, WallScheduleLoop
 from shared import wiring
 from shared.adapters.clock import EventClock, WallClock
 
@@ -181,10 +187,11 @@ def point_at(endpoint: str) -> None:
 class Poller(threading.Thread):
     """Lambda's SQS event source mapping for one queue and function."""
 
-    def __init__(self, source: QueueSource, stack: Any) -> None:
+    def __init__(self, source: QueueSource, stack: Any, one_customer_per_batch: bool = False) -> None:
         super().__init__(name=f"poller-{source.queue}", daemon=True)
         self.source = source
         self.stack = stack
+        self.one_customer_per_batch = one_customer_per_batch
         self.stopping = threading.Event()
         self.batches = 0
         self.records = 0
@@ -201,12 +208,16 @@ class Poller(threading.Thread):
                 messages = receive_batch(sqs, url, self.source.batch_size, wait_seconds=1)
                 if not messages:
                     continue
-                context = LambdaContext(self.source.function.logical_id, self.source.function.timeout)
-                try:
-                    response = handler(sqs_event(messages, arn, REGION), context) or {}
-                except Exception as error:  # a raising handler fails the whole batch, as in Lambda
-                    self.last_error = f"{type(error).__name__}: {error}"
-                    response = {"batchItemFailures": [{"itemIdentifier": m["MessageId"]} for m in messages]}
+                response: dict[str, Any] = {"batchItemFailures": []}
+                chunks = by_customer(messages) if self.one_customer_per_batch else [messages]
+                for chunk in chunks:
+                    context = LambdaContext(self.source.function.logical_id, self.source.function.timeout)
+                    try:
+                        answer = handler(sqs_event(chunk, arn, REGION), context) or {}
+                    except Exception as error:  # a raising handler fails the whole batch, as in Lambda
+                        self.last_error = f"{type(error).__name__}: {error}"
+                        answer = {"batchItemFailures": [{"itemIdentifier": m["MessageId"]} for m in chunk]}
+                    response["batchItemFailures"] += answer.get("batchItemFailures", [])
                 acknowledge(sqs, url, messages, response)
                 failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
                 self.batches += 1
@@ -225,6 +236,33 @@ class Poller(threading.Thread):
                     time.sleep(0.5)
 
 
+def by_customer(messages: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """A batch cut before any customer's second event, in order. Under the event clock a replay
+    packs hours of one customer's traffic into one batch; cut like this, each of their events is
+    decided after the one before was published (its follow-up scheduled), so the schedules due in
+    between run first, as they would have live. Other customers' events never affect a decision."""
+    chunks: list[list[dict[str, Any]]] = [[]]
+    seen: set[str] = set()
+    for message in messages:
+        customer = _customer_of(message.get("Body", ""))
+        if customer is not None and customer in seen:
+            chunks.append([])
+            seen = set()
+        if customer is not None:
+            seen.add(customer)
+        chunks[-1].append(message)
+    return [c for c in chunks if c]
+
+
+def _customer_of(body: str) -> str | None:
+    try:
+        detail = json.loads(body).get("detail")
+    except (ValueError, AttributeError):
+        return None
+    customer = detail.get("customer_id") if isinstance(detail, dict) else None
+    return customer if isinstance(customer, str) else None
+
+
 @dataclass
 class LocalGovernor:
     host: str = "127.0.0.1"
@@ -237,6 +275,8 @@ class LocalGovernor:
     pollers: list[Poller] = field(default_factory=list)
     tickers: list[Ticker] = field(default_factory=list)
     schedule_every: float | None = None  # overrides every schedule's period (tests)
+    scheduler: ScheduleRunner | None = None
+    scheduler_loop: WallScheduleLoop | None = None
     _server: ThreadingHTTPServer | None = None
     _moto: Any = None
     _saved_stdout: TextIO | None = None
@@ -270,8 +310,21 @@ class LocalGovernor:
         for function in functions():
             os.environ.update(self.resources.environment(function))
         wiring.reset()
-        wiring.use_clock(EventClock() if self.clock == "event" else WallClock())
-        self.pollers = [Poller(source, self.resources) for source in queue_sources()]
+        every = functions()
+        self.scheduler = ScheduleRunner(
+            self.client("scheduler"),
+            self.client("sqs"),
+            {self.resources.get_att(name, "Arn"): function for name, function in every.items()},
+        )
+        if self.clock == "event":
+            clock = EventClock(before=self.scheduler.run_due)
+            self.scheduler.as_of = clock.as_of
+            wiring.use_clock(clock)
+        else:
+            wiring.use_clock(WallClock())
+            self.scheduler_loop = WallScheduleLoop(self.scheduler, every=min(self.schedule_every or 1.0, 1.0))
+            self.scheduler_loop.start()
+        self.pollers = [Poller(source, self.resources, self.clock == "event") for source in queue_sources()]
         for poller in self.pollers:
             poller.start()
         self.tickers = [Ticker(source, self.schedule_every) for source in scheduled_sources()]
@@ -285,7 +338,9 @@ class LocalGovernor:
             poller.stopping.set()
         for ticker in self.tickers:
             ticker.stopping.set()
-        for worker in [*self.pollers, *self.tickers]:
+        if self.scheduler_loop:
+            self.scheduler_loop.stopping.set()
+        for worker in [*self.pollers, *self.tickers, *([self.scheduler_loop] if self.scheduler_loop else [])]:
             worker.join(timeout=5)
         if self._server:
             self._server.shutdown()
@@ -353,7 +408,25 @@ class LocalGovernor:
         }
         healthy = all(present.values()) and all(p["alive"] for p in pollers.values())
         report.update(resources=present, names=dict(self.resources.names), pollers=pollers, queues=depths)
+        if self.scheduler is not None:
+            report["scheduler"] = {
+                "fired": self.scheduler.runs,
+                "failed_runs": self.scheduler.failures,
+                "dead_lettered": self.scheduler.dead_lettered,
+                "last_error": self.scheduler.last_error,
+            }
         return (200 if healthy else 503), {"status": "ok" if healthy else "degraded", **report}
+
+    def advance(self, to: datetime) -> dict[str, int]:
+        """Fires every schedule due by `to` (event clock), and counts what became of each follow-up."""
+        assert self.scheduler is not None
+        fired, failed = self.scheduler.run_due_counting_failures(to)
+        counts = {"released": 0, "cancelled": 0, "failed": failed}
+        for run in fired:
+            answer = run.answer or {}
+            if answer.get("changed") and answer.get("state") in ("released", "cancelled"):
+                counts[answer["state"]] += 1  # a firing that found it settled already counts nothing
+        return counts
 
     def _resources_present(self) -> dict[str, bool]:
         dynamodb, events = self.client("dynamodb"), self.client("events")
@@ -388,6 +461,28 @@ class LocalGovernor:
                 return True
             time.sleep(settle)
         return False
+
+
+def advance_answer(stack: LocalGovernor, body: str | None) -> tuple[int, dict[str, Any]]:
+    """POST /local/advance {"to": RFC 3339}: local only, so it lives here and not in the template."""
+    if stack.clock != "event":
+        return 409, {
+            "code": "WALL_CLOCK",
+            "message": "the wall clock fires schedules as they fall due; start with --clock event to advance time",
+            "fields": [],
+        }
+    try:
+        payload = json.loads(body or "null")
+        to = datetime.fromisoformat(str(payload["to"]).replace("Z", "+00:00"))
+        if to.tzinfo is None:
+            raise ValueError("no offset")
+    except (ValueError, TypeError, KeyError):
+        return 400, {
+            "code": "INVALID_INPUT",
+            "message": 'send {"to": "<RFC 3339 time with offset>"}, e.g. {"to": "2026-01-02T09:00:00Z"}',
+            "fields": [{"field": "to", "message": "must be an RFC 3339 time with an offset"}],
+        }
+    return 200, stack.advance(to.astimezone(UTC))
 
 
 def _gateway_handler(stack: LocalGovernor) -> type[BaseHTTPRequestHandler]:
@@ -425,6 +520,9 @@ def _gateway_handler(stack: LocalGovernor) -> type[BaseHTTPRequestHandler]:
             if self.command == "GET" and parsed.path == "/health":
                 status, report = stack.health()
                 return self._send(status, {"Content-Type": "application/json"}, json.dumps(report))
+            if self.command == "POST" and parsed.path == "/local/advance":
+                status, answer = advance_answer(stack, body)
+                return self._send(status, {"Content-Type": "application/json"}, json.dumps(answer))
             for route in table:
                 match = route.pattern.match(parsed.path)
                 if match and route.method in (self.command, "ANY"):

@@ -7,7 +7,10 @@ selects it, and nothing in template.yaml can.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from shared.domain.events import InteractionClosed
@@ -19,16 +22,45 @@ class WallClock:
     def now(self, event: InteractionClosed | None = None) -> datetime:
         return datetime.now(UTC)
 
+    def happened(self, at: datetime) -> datetime:
+        return datetime.now(UTC)
+
 
 @dataclass(frozen=True)
 class EventClock:
     delay: timedelta = timedelta(seconds=30)
     refuses_future_events = False
+    # The local stack's Scheduler: runs every follow-up schedule due by a time before anything
+    # happening at that time is processed (moto never fires schedules; infra/local/schedules.py).
+    before: Callable[[datetime], object] | None = field(default=None, compare=False)
+    _held: threading.local = field(default_factory=threading.local, compare=False, repr=False)
 
     def now(self, event: InteractionClosed | None = None) -> datetime:
-        if event is None:
-            return datetime.now(UTC)
-        return event.closed_at.astimezone(UTC) + self.delay
+        """The time of what this thread is processing (the event's, or the last one's it saw: a
+        decision's announcement follows its decision); a thread that processed none reads the wall."""
+        if event is not None:
+            return self.happened(event.closed_at)
+        held: datetime | None = getattr(self._held, "at", None)
+        return held or datetime.now(UTC)
+
+    def happened(self, at: datetime) -> datetime:
+        """The "now" for processing something that happened at `at` (an interaction's close, an
+        outcome): due schedules run first, so the traffic sees them in time order."""
+        moment = at.astimezone(UTC) + self.delay
+        if self.before is not None and not getattr(self._held, "firing", False):
+            self.before(moment)
+        self._held.at = moment
+        return moment
+
+    @contextmanager
+    def as_of(self, at: datetime) -> Iterator[None]:
+        """In this thread, now() reads `at` while a schedule fired for `at` runs, as it would then."""
+        saved = getattr(self._held, "at", None)
+        self._held.at, self._held.firing = at, True
+        try:
+            yield
+        finally:
+            self._held.at, self._held.firing = saved, False
 
 
 @dataclass(frozen=True)
@@ -39,6 +71,9 @@ class FixedClock:
     refuses_future_events = True
 
     def now(self, event: InteractionClosed | None = None) -> datetime:
+        return self.at
+
+    def happened(self, at: datetime) -> datetime:
         return self.at
 
 

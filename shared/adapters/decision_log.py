@@ -23,7 +23,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.domain.decision import Decision, format_utc
+from shared.domain.decision import CancelReason, Decision, State, format_utc
 
 KEY = "decision_id"
 BY_CUSTOMER = "by-customer"
@@ -63,6 +63,47 @@ def to_item(decision: Decision, retention: timedelta) -> dict[str, Any]:
         "policy_version": {"N": str(decision.policy_version)},
         "expires_at": {"N": str(int((decision.decided_at + retention).timestamp()))},
         "doc": {"S": decision.model_dump_json()},
+        **state_attributes(decision),
+    }
+
+
+# The lifecycle lives in its own top-level attributes (filterable, and updated in place by a
+# release or a cancellation without rewriting `doc`); they win over the copy inside `doc`.
+STATE, STATE_REASON, STATE_CHANGED_AT, SUPERSEDES = "state", "state_reason", "state_changed_at", "supersedes"
+
+
+def state_attributes(decision: Decision) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        STATE: {"S": str(decision.state)},
+        STATE_CHANGED_AT: {"S": format_utc(decision.state_changed_at)},
+    }
+    if decision.state_reason is not None:
+        item[STATE_REASON] = {"S": str(decision.state_reason)}
+    if decision.supersedes:
+        item[SUPERSEDES] = {"L": [{"S": d} for d in decision.supersedes]}
+    return item
+
+
+def state_update(
+    decision_id: str, state: State, reason: CancelReason | None, at: datetime, *, expected: State = State.PENDING
+) -> dict[str, Any]:
+    """The Update (for a transaction: add TableName) moving one log entry to `state`, only if it is
+    still `expected`: a second release or cancellation of the same decision fails its condition."""
+    values: dict[str, Any] = {
+        ":state": {"S": str(state)},
+        ":at": {"S": format_utc(at)},
+        ":expected": {"S": str(expected)},
+    }
+    update = "SET #state = :state, state_changed_at = :at"
+    if reason is not None:
+        update += ", state_reason = :reason"
+        values[":reason"] = {"S": str(reason)}
+    return {
+        "Key": key(decision_id),
+        "UpdateExpression": update,
+        "ConditionExpression": "#state = :expected",
+        "ExpressionAttributeNames": {"#state": STATE},
+        "ExpressionAttributeValues": values,
     }
 
 
@@ -98,7 +139,13 @@ def is_admin_record(item: dict[str, Any]) -> bool:
 
 
 def from_item(item: dict[str, Any]) -> Decision:
-    return Decision.model_validate(json.loads(item["doc"]["S"]))
+    """The decision, with the lifecycle of the item's own attributes (a release or a cancellation
+    updates those, not `doc`); entries logged before the lifecycle existed derive it."""
+    doc = json.loads(item["doc"]["S"])
+    for name in (STATE, STATE_REASON, STATE_CHANGED_AT):
+        if name in item:
+            doc[name] = item[name]["S"]
+    return Decision.model_validate(doc)
 
 
 def put_once(table: str, decision: Decision, retention: timedelta, fingerprint: str | None = None) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The EventBridge envelope around an InteractionClosed detail, as the decide queue holds it.
+"""The EventBridge envelopes around the InteractionClosed and FollowUpOutcome details, as their queues hold them.
 
 Kept out of the domain: it is Powertools' EventBridge model, an edge concern.
 """
@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import Field
 
 from shared.domain.events import InteractionClosed
+from shared.domain.outcomes import FollowUpOutcome
 
 
 class InteractionClosedEnvelope(EventBridgeModel):
@@ -22,3 +23,11 @@ class InteractionClosedEnvelope(EventBridgeModel):
     account: str | None = None  # type: ignore[assignment]
     detail_type: Literal["InteractionClosed"] = Field(..., alias="detail-type")
     detail: InteractionClosed  # type: ignore[assignment]
+
+
+class FollowUpOutcomeEnvelope(EventBridgeModel):
+    """What the outcomes queue holds: the EventBridge envelope around a FollowUpOutcome detail."""
+
+    account: str | None = None  # type: ignore[assignment]
+    detail_type: Literal["FollowUpOutcome"] = Field(..., alias="detail-type")
+    detail: FollowUpOutcome  # type: ignore[assignment]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.domain.contacts import ContactLedger, FollowUp, OptOut
+from shared.domain.contacts import PENDING, RELEASED, ContactLedger, FollowUp, OptOut
 from shared.domain.decision import Action, format_utc
 
 KEY = "customer_id"
@@ -18,20 +18,65 @@ def key(customer_id: str) -> dict[str, Any]:
 def from_item(customer_id: str, item: dict[str, Any] | None) -> ContactLedger:
     if not item:
         return ContactLedger(customer_id)
-    followups = tuple(
-        FollowUp(
-            kind=Action(entry["M"]["kind"]["S"]),
-            send_at=datetime.fromisoformat(entry["M"]["send_at"]["S"]),
-            interaction_id=entry["M"]["interaction_id"]["S"],
-            decision_id=entry["M"]["decision_id"]["S"],
-        )
-        for entry in item.get("followups", {}).get("L", [])
-    )
+    followups = tuple(followup_from(entry["M"]) for entry in item.get("followups", {}).get("L", []))
     opt_outs = tuple(
         OptOut(kind, entry["M"]["source"]["S"], datetime.fromisoformat(entry["M"]["at"]["S"]))
         for kind, entry in sorted(item.get("opt_outs", {}).get("M", {}).items())
     )
     return ContactLedger(customer_id, int(item["version"]["N"]), followups, opt_outs)
+
+
+# Lifecycle and outcome attributes of a follow-up, with short names (a ledger holds hundreds of
+# follow-ups in one item), written only when they say something: entries stored before the
+# lifecycle existed read back as released, with no outcome.
+_STATE, _CLOSED_AT, _RESPONDED_AT, _REACHED, _RESOLVED, _FAILED = "st", "ca", "ra", "rc", "rs", "df"
+
+
+def _time(entry: dict[str, Any], name: str) -> datetime | None:
+    value = entry.get(name)
+    return datetime.fromisoformat(value["S"]) if value else None
+
+
+def _flag(entry: dict[str, Any], name: str) -> bool | None:
+    value = entry.get(name)
+    return bool(value["BOOL"]) if value else None
+
+
+def followup_from(entry: dict[str, Any]) -> FollowUp:
+    return FollowUp(
+        kind=Action(entry["kind"]["S"]),
+        send_at=datetime.fromisoformat(entry["send_at"]["S"]),
+        interaction_id=entry["interaction_id"]["S"],
+        decision_id=entry["decision_id"]["S"],
+        state=PENDING if entry.get(_STATE, {}).get("S") == "p" else RELEASED,
+        closed_at=_time(entry, _CLOSED_AT),
+        responded_at=_time(entry, _RESPONDED_AT),
+        reached=_flag(entry, _REACHED),
+        resolved=_flag(entry, _RESOLVED),
+        delivery_failed=bool(_flag(entry, _FAILED)),
+    )
+
+
+def followup_value(f: FollowUp) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "kind": {"S": str(f.kind)},
+        "send_at": {"S": format_utc(f.send_at)},
+        "interaction_id": {"S": f.interaction_id},
+        "decision_id": {"S": f.decision_id},
+    }
+    if f.pending:
+        entry[_STATE] = {"S": "p"}
+    if f.closed_at is not None:
+        entry[_CLOSED_AT] = {"S": format_utc(f.closed_at)}
+    if f.responded_at is not None:
+        entry[_RESPONDED_AT] = {"S": format_utc(f.responded_at)}
+    if f.reached is not None:
+        entry[_REACHED] = {"BOOL": f.reached}
+    if f.resolved is not None:
+        entry[_RESOLVED] = {"BOOL": f.resolved}
+    if f.delivery_failed:
+        entry[_FAILED] = {"BOOL": True}
+    return {"M": entry}
 
 
 def _opt_outs_value(opt_outs: tuple[OptOut, ...]) -> dict[str, Any]:
@@ -73,19 +118,7 @@ def replace_if_unchanged(table: str, before: ContactLedger, after: ContactLedger
     was read. This single condition is what keeps every cap under any concurrency."""
     last_send = max((f.send_at for f in after.followups), default=now)
     values: dict[str, Any] = {
-        ":followups": {
-            "L": [
-                {
-                    "M": {
-                        "kind": {"S": str(f.kind)},
-                        "send_at": {"S": format_utc(f.send_at)},
-                        "interaction_id": {"S": f.interaction_id},
-                        "decision_id": {"S": f.decision_id},
-                    }
-                }
-                for f in after.followups
-            ]
-        },
+        ":followups": {"L": [followup_value(f) for f in after.followups]},
         ":version": {"N": str(after.version)},
         ":updated_at": {"S": format_utc(now)},
     }

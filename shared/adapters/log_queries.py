@@ -20,7 +20,7 @@ from typing import Any
 
 from shared.adapters import aws, decision_log
 from shared.adapters.tokens import SecretKey, TokenSigner, refused
-from shared.domain.decision import Action, Decision, Reason, format_utc
+from shared.domain.decision import Action, Decision, Reason, State, format_utc
 from shared.domain.errors import InvalidInput
 
 MAX_RANGE = timedelta(days=31)
@@ -31,6 +31,7 @@ TOKEN_KIND = "decisions"  # noqa: S105 - what the token pages, not a secret
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 MAX_LIMIT = 2000  # the API allows 500 a page; exports read 2000
 NOT_ADMIN = "attribute_not_exists(record_type)"
+NOT_A_DECISION = "record_type"  # admin actions and outcome records carry one; decisions do not
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class DecisionQuery:
     action: Action | None = None
     reason: Reason | None = None
     limit: int = 50
+    state: State | None = None
 
     def check(self, now: datetime) -> DecisionQuery:
         """Refuses what cannot be served by an index, with what to change."""
@@ -67,7 +69,10 @@ class DecisionQuery:
     def fingerprint(self) -> str:
         # Everything that selects or orders decisions; limit is left out, so a caller may change
         # the page size between pages.
-        text = json.dumps([self.customer_id, _t(self.start), _t(self.end), self.action, self.reason], default=str)
+        selects: list[Any] = [self.customer_id, _t(self.start), _t(self.end), self.action, self.reason]
+        if self.state is not None:  # appended only when set: tokens of earlier queries stay valid
+            selects.append(self.state)
+        text = json.dumps(selects, default=str)
         return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -99,7 +104,7 @@ class DecisionLogQueries(aws.AwsPort):
 
     def get(self, decision_id: str) -> Decision | None:
         item = self.client.get_item(TableName=self.table, Key=decision_log.key(decision_id)).get("Item")
-        if not item or decision_log.is_admin_record(item):
+        if not item or NOT_A_DECISION in item:  # an admin action or an outcome record
             return None
         return decision_log.from_item(item)
 
@@ -243,6 +248,8 @@ class DecisionLogQueries(aws.AwsPort):
             filters.append("#reason = :reason")
             names["#reason"] = "reason"
             values[":reason"] = {"S": str(query.reason)}
+        if query.state:
+            filters.append(_state_filter(query.state, values, names))
         request = {**request, "FilterExpression": " AND ".join(filters)}
         if names:
             request["ExpressionAttributeNames"] = names
@@ -268,6 +275,19 @@ class DecisionLogQueries(aws.AwsPort):
     def _key_of(item: dict[str, Any]) -> dict[str, Any]:
         names = (decision_log.KEY, "customer_id", "decided_at", "day_shard", "reason_at")
         return {n: item[n] for n in names if n in item}
+
+
+def _state_filter(state: State, values: dict[str, Any], names: dict[str, str]) -> str:
+    """Matches the lifecycle attribute; entries logged before it existed have none, and are what
+    Decision derives for them: suppressed (action none) or released (an approval)."""
+    names["#state"] = decision_log.STATE
+    values[":state"] = {"S": str(state)}
+    if state not in (State.SUPPRESSED, State.RELEASED):
+        return "#state = :state"
+    names["#action"] = "action"
+    values[":none"] = {"S": str(Action.NONE)}
+    legacy = "#action = :none" if state == State.SUPPRESSED else "#action <> :none"
+    return f"(#state = :state OR (attribute_not_exists(#state) AND {legacy}))"
 
 
 class _Budget:

@@ -1,4 +1,7 @@
-"""Outbound events: FollowUpApproved / FollowUpSuppressed on the governor's bus.
+"""Outbound events on the governor's bus, one detail-type per lifecycle state of a decision:
+FollowUpSuppressed (none), FollowUpScheduled (held until its send time), FollowUpApproved
+(released: send it now) and FollowUpCancelled (a pending follow-up that must not be sent).
+The detail is always the whole decision, with its `state`, `state_reason` and `state_changed_at`.
 
 Publishing happens after the commit, so it is at least once: a process that dies in between
 leaves its SQS message unacknowledged, the redelivery finds the committed decision and publishes
@@ -12,11 +15,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from shared.adapters import aws, retry
-from shared.domain.decision import Decision
+from shared.domain.decision import Decision, State
 
 SOURCE = "followup.governor"
 APPROVED = "FollowUpApproved"
 SUPPRESSED = "FollowUpSuppressed"
+SCHEDULED = "FollowUpScheduled"
+CANCELLED = "FollowUpCancelled"
+DETAIL_TYPES = {
+    State.SUPPRESSED: SUPPRESSED,
+    State.PENDING: SCHEDULED,
+    State.RELEASED: APPROVED,
+    State.CANCELLED: CANCELLED,
+}
 MAX_ENTRIES = 10  # PutEvents takes at most 10 entries a request
 ATTEMPTS = 3
 
@@ -25,7 +36,7 @@ def entry(bus: str, decision: Decision) -> dict[str, Any]:
     return {
         "EventBusName": bus,
         "Source": SOURCE,
-        "DetailType": APPROVED if decision.approved else SUPPRESSED,
+        "DetailType": DETAIL_TYPES[decision.state],
         "Detail": decision.model_dump_json(),
         "Resources": [],
     }

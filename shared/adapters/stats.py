@@ -21,7 +21,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shared.adapters import aws, decision_log, retry
-from shared.domain.decision import Decision, format_utc
+from shared.domain.decision import CancelReason, Decision, format_utc
 
 STATS_SHARDS = 32
 ATTEMPTS = 6
@@ -49,6 +49,26 @@ def _counter_update(table: str, day: str, shard: int, counts: Counter[str], now:
         "ExpressionAttributeNames": names,
         "ExpressionAttributeValues": values,
     }
+
+
+def lifecycle_counts(released: Sequence[Decision] = (), cancelled: Sequence[CancelReason | None] = ()) -> Counter[str]:
+    """Counter names of releases (`rel_total`, `rel_<action>`) and cancellations (`can_total`, `can_<REASON>`)."""
+    counts: Counter[str] = Counter()
+    for decision in released:
+        counts["rel_total"] += 1
+        counts[f"rel_{decision.action}"] += 1
+    for reason in cancelled:
+        counts["can_total"] += 1
+        counts[f"can_{reason}"] += 1
+    return counts
+
+
+def lifecycle_update(table: str, counts: Counter[str], now: datetime) -> dict[str, Any]:
+    """The counter update for releases and cancellations, on the day they happen. It rides in the
+    same transaction as the state change itself (shared.adapters.store), whose conditions make the
+    count exactly once, whatever the retries, repeated firings and racing deciders."""
+    shard = random.randrange(STATS_SHARDS)  # noqa: S311 - spreading load, not security
+    return _counter_update(table, f"{now:%Y-%m-%d}", shard, counts, now)
 
 
 def _mark_counted(log_table: str, decision: Decision, now: datetime) -> dict[str, Any]:
@@ -112,7 +132,7 @@ class Stats(aws.AwsPort):
             totals: Counter[str] = Counter()
             for item in answer["Items"]:
                 for name, value in item.items():
-                    if name.startswith(("a_", "r_")) or name == "total":
+                    if name.startswith(("a_", "r_", "rel_", "can_")) or name == "total":
                         totals[name] += int(value["N"])
             found.append(summary(day.isoformat(), totals))
             day += timedelta(days=1)
@@ -127,4 +147,13 @@ def summary(label: str, totals: Counter[str]) -> dict[str, Any]:
         "by_action": {k[2:]: v for k, v in sorted(totals.items()) if k.startswith("a_")},
         "by_reason": {k[2:]: v for k, v in sorted(totals.items()) if k.startswith("r_")},
         "suppression_rate": round(totals["a_none"] / total, 4) if total else None,
+        # Lifecycle, counted when it happens (a release or cancellation may fall on a later day).
+        "released": totals["rel_total"],
+        "released_by_action": {
+            k[4:]: v for k, v in sorted(totals.items()) if k.startswith("rel_") and k != "rel_total"
+        },
+        "cancelled": totals["can_total"],
+        "cancelled_by_reason": {
+            k[4:]: v for k, v in sorted(totals.items()) if k.startswith("can_") and k != "can_total"
+        },
     }

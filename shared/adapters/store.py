@@ -1,4 +1,9 @@
-"""The governor's storage port: read ledgers, commit a decision atomically with its slot.
+"""The governor's storage port: read ledgers, commit a decision atomically with its slot, and
+settle a pending follow-up (release or cancel it) atomically with its slot.
+
+Every state change of a pending follow-up is one transaction that holds the ledger's version
+condition and the log entry's `state = pending` condition: a decision that supersedes it, and its
+release, both bump the ledger version, so when they race exactly one wins and the other re-reads.
 
 `DynamoStore` is production (and runs against moto in tests); `MemoryStore` serves simulation
 and fast tests. Both pass the same contract tests (tests/integration/test_store_contract.py).
@@ -14,9 +19,9 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from shared.adapters import aws, decision_log, ledger, retry
+from shared.adapters import aws, decision_log, ledger, retry, stats
 from shared.domain.contacts import ContactLedger
-from shared.domain.decision import Decision
+from shared.domain.decision import CancelReason, Decision, State
 from shared.domain.errors import TransientFailure
 
 CONDITION_FAILED = "ConditionalCheckFailed"
@@ -52,7 +57,14 @@ class Contended:
     written; read again and decide again after a backoff."""
 
 
+@dataclass(frozen=True)
+class NotPending:
+    """The follow-up was settled (released or cancelled) by someone else meanwhile: nothing was
+    written; read the decision again to see how."""
+
+
 CommitOutcome = Committed | AlreadyDecided | LedgerChanged | Contended
+SettleOutcome = Committed | NotPending | LedgerChanged | Contended
 
 
 class Store(Protocol):
@@ -67,18 +79,40 @@ class Store(Protocol):
         fingerprint: str | None = None,
     ) -> CommitOutcome: ...
 
+    def settle(
+        self, settled: Decision, before: ContactLedger, after: ContactLedger, now: datetime
+    ) -> SettleOutcome: ...
+
     def get_decision(self, decision_id: str) -> Decision | None: ...
 
 
-class DynamoStore(aws.AwsPort):
-    """One DynamoDB request per decision: a conditional put for a suppression, a two-item
-    transaction (ledger slot + log entry) for an approval. The log entry doubles as the
-    event's idempotency marker, kept as long as the decision (400 days by default)."""
+def state_change(
+    table: str, decision_id: str, state: State, reason: CancelReason | None, at: datetime
+) -> dict[str, Any]:
+    """The log entry's lifecycle update, only while it is still pending: what makes a release or
+    a cancellation happen once, however many firings, retries and deciders race for it."""
+    return {"TableName": table, **decision_log.state_update(decision_id, state, reason, at)}
 
-    def __init__(self, ledger_table: str, log_table: str, retention: timedelta, client: Any = None) -> None:
+
+class DynamoStore(aws.AwsPort):
+    """One DynamoDB request per decision: a conditional put for a suppression, a transaction
+    (ledger slot + log entry, + each pending follow-up it supersedes, + their counters) for an
+    approval or a superseding suppression. The log entry doubles as the event's idempotency
+    marker, kept as long as the decision (400 days by default)."""
+
+    def __init__(
+        self,
+        ledger_table: str,
+        log_table: str,
+        retention: timedelta,
+        client: Any = None,
+        stats_table: str | None = None,
+    ) -> None:
         self.ledger_table = ledger_table
         self.log_table = log_table
         self.retention = retention
+        # Where releases and cancellations are counted, in the transaction that makes them.
+        self.stats_table = stats_table
         super().__init__(client)
 
     def load(self, customer_ids: Iterable[str]) -> dict[str, ContactLedger]:
@@ -114,6 +148,8 @@ class DynamoStore(aws.AwsPort):
         fingerprint: str | None = None,
     ) -> CommitOutcome:
         log_put = decision_log.put_once(self.log_table, decision, self.retention, fingerprint)
+        if decision.supersedes and after is None:
+            raise ValueError("a decision that supersedes follow-ups must free their slots (after)")
         if after is None:
             try:
                 self.client.put_item(**log_put)
@@ -126,22 +162,67 @@ class DynamoStore(aws.AwsPort):
                 return _already_decided(error.response["Item"])
             return Committed(decision)
         slot = ledger.replace_if_unchanged(self.ledger_table, before, after, now)
+        items: list[dict[str, Any]] = [{"Update": slot}, {"Put": log_put}]
+        # Each superseded follow-up is cancelled in the same write that frees its slot for this one.
+        superseded = CancelReason.SUPERSEDED_BY_NEWER_INTERACTION
+        items += [
+            {"Update": state_change(self.log_table, decision_id, State.CANCELLED, superseded, now)}
+            for decision_id in decision.supersedes
+        ]
+        if decision.supersedes and self.stats_table:
+            counts = stats.lifecycle_counts(cancelled=[superseded] * len(decision.supersedes))
+            items.append({"Update": stats.lifecycle_update(self.stats_table, counts, now)})
         try:
-            self.client.transact_write_items(TransactItems=[{"Update": slot}, {"Put": log_put}])
+            self.client.transact_write_items(TransactItems=items)
         except ClientError as error:
             if error.response["Error"]["Code"] != "TransactionCanceledException":
                 raise
-            slot_reason, log_reason = error.response.get("CancellationReasons", [{}, {}])
+            reasons = error.response.get("CancellationReasons") or [{} for _ in items]
+            slot_reason, log_reason = reasons[0], reasons[1]
             if log_reason.get("Code") == CONDITION_FAILED:
                 return _already_decided(log_reason["Item"])
             if slot_reason.get("Code") == CONDITION_FAILED:
                 return LedgerChanged(ledger.from_item(before.customer_id, slot_reason.get("Item")))
-            if CONFLICT in (slot_reason.get("Code"), log_reason.get("Code")):
+            codes = [r.get("Code") for r in reasons]
+            if CONFLICT in codes:
                 return Contended()
-            raise TransientFailure(
-                f"transaction cancelled: {slot_reason.get('Code')}/{log_reason.get('Code')}"
-            ) from error
+            # A superseded entry no longer pending while the ledger is unchanged: the two disagree.
+            raise TransientFailure(f"transaction cancelled: {'/'.join(str(c) for c in codes)}") from error
         return Committed(decision)
+
+    def settle(self, settled: Decision, before: ContactLedger, after: ContactLedger, now: datetime) -> SettleOutcome:
+        """Releases or cancels a pending follow-up: its ledger entry (version condition), its log
+        entry (`state = pending` condition) and the counters, in one transaction."""
+        items: list[dict[str, Any]] = [
+            {"Update": ledger.replace_if_unchanged(self.ledger_table, before, after, now)},
+            {
+                "Update": state_change(
+                    self.log_table, settled.decision_id, settled.state, settled.state_reason, settled.state_changed_at
+                )
+            },
+        ]
+        if self.stats_table:
+            counts = (
+                stats.lifecycle_counts(released=[settled])
+                if settled.state is State.RELEASED
+                else stats.lifecycle_counts(cancelled=[settled.state_reason])
+            )
+            items.append({"Update": stats.lifecycle_update(self.stats_table, counts, now)})
+        try:
+            self.client.transact_write_items(TransactItems=items)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            reasons = error.response.get("CancellationReasons") or [{} for _ in items]
+            if reasons[1].get("Code") == CONDITION_FAILED:
+                return NotPending()
+            if reasons[0].get("Code") == CONDITION_FAILED:
+                return LedgerChanged(ledger.from_item(before.customer_id, reasons[0].get("Item")))
+            codes = [r.get("Code") for r in reasons]
+            if CONFLICT in codes:
+                return Contended()
+            raise TransientFailure(f"transaction cancelled: {'/'.join(str(c) for c in codes)}") from error
+        return Committed(settled)
 
     def get_decision(self, decision_id: str) -> Decision | None:
         item = self.client.get_item(TableName=self.log_table, Key=decision_log.key(decision_id), ConsistentRead=True)
@@ -177,14 +258,37 @@ class MemoryStore:
             if decision.decision_id in self.decisions:
                 first = decision.decision_id
                 return AlreadyDecided(self.decisions[first], self.fingerprints.get(first))
+            if decision.supersedes and after is None:
+                raise ValueError("a decision that supersedes follow-ups must free their slots (after)")
             if after is not None:
                 current = self.ledgers.get(before.customer_id, ContactLedger(before.customer_id))
                 if current.version != before.version:
                     return LedgerChanged(current)
+                if any(self._state(d) is not State.PENDING for d in decision.supersedes):
+                    raise TransientFailure("a superseded follow-up is no longer pending")
                 self.ledgers[after.customer_id] = after
+                for superseded in decision.supersedes:
+                    self.decisions[superseded] = self.decisions[superseded].with_state(
+                        State.CANCELLED, CancelReason.SUPERSEDED_BY_NEWER_INTERACTION, now
+                    )
             self.decisions[decision.decision_id] = decision
             self.fingerprints[decision.decision_id] = fingerprint
             return Committed(decision)
+
+    def settle(self, settled: Decision, before: ContactLedger, after: ContactLedger, now: datetime) -> SettleOutcome:
+        with self._lock:
+            if self._state(settled.decision_id) is not State.PENDING:
+                return NotPending()
+            current = self.ledgers.get(before.customer_id, ContactLedger(before.customer_id))
+            if current.version != before.version:
+                return LedgerChanged(current)
+            self.ledgers[after.customer_id] = after
+            self.decisions[settled.decision_id] = settled
+            return Committed(settled)
+
+    def _state(self, decision_id: str) -> State | None:
+        found = self.decisions.get(decision_id)
+        return found.state if found else None
 
     def get_decision(self, decision_id: str) -> Decision | None:
         with self._lock:

@@ -1,7 +1,8 @@
 """A customer's contact state under the current policy: what each window counts, when a survey
-and a callback would next be allowed, opt-outs. Computed from the ledger with the rules the engine
-would apply (`Policy.rules_for`, overrides included) and the engine's own window arithmetic, so
-it cannot disagree with decisions.
+and a callback would next be allowed, opt-outs, the follow-ups held until their send time, and
+the customer's survey record (responses, ignored run, cooldown and fatigue ends). Computed from
+the ledger with the rules the engine would apply (`Policy.rules_for`, overrides included) and the
+engine's own window arithmetic and survey record, so it cannot disagree with decisions.
 
 Contact state has no event, so the caller says which interactions it is about (segment, brand,
 channel): the admin API takes them from the query, else from the customer's latest decision.
@@ -14,7 +15,7 @@ from typing import Any
 
 from shared.domain.contacts import ContactLedger
 from shared.domain.decision import Action, format_utc
-from shared.domain.engine import ANY_KIND, next_allowed, window_load
+from shared.domain.engine import ANY_KIND, next_allowed, survey_record, window_load
 from shared.domain.policy import Base, Policy, Window
 
 # Each round moves past one blocking follow-up; a ledger holds at most a few hundred.
@@ -95,11 +96,18 @@ def contact_state(
     )
     never_surveyed = not rules.enabled.survey or (segment is not None and segment in policy.excluded_segments)
 
+    record = survey_record(ledger, rules, now)
+    # A survey also waits for the end of a response cooldown or of a fatigue pause.
+    survey_from = max([now, *(t for t in (record.cooldown_end, record.fatigue_end) if t is not None)])
+
     def next_time(kind: Action, blocked: bool) -> str | None:
         if blocked or ledger.opted_out_of(str(kind)):
             return None
-        moment = _next_time(ledger, rules, kind, now)
+        moment = _next_time(ledger, rules, kind, survey_from if kind is Action.SURVEY else now)
         return format_utc(moment) if moment else None
+
+    def at(moment: datetime | None) -> str | None:
+        return format_utc(moment) if moment is not None else None
 
     return {
         "customer_id": ledger.customer_id,
@@ -111,12 +119,37 @@ def contact_state(
         "next_survey_allowed": next_time(Action.SURVEY, never_surveyed),
         "next_callback_allowed": next_time(Action.CALLBACK, not rules.enabled.callback),
         "opt_outs": [{"kind": o.kind, "source": o.source, "at": format_utc(o.at)} for o in ledger.opt_outs],
+        # Held until their send time, then re-checked and released or cancelled.
+        "pending_follow_ups": [
+            {
+                "decision_id": f.decision_id,
+                "kind": str(f.kind),
+                "send_at": format_utc(f.send_at),
+                "interaction_id": f.interaction_id,
+            }
+            for f in sorted(ledger.pending(), key=lambda f: (f.send_at, f.decision_id))
+        ],
+        # What the customer did with their surveys, and the pauses it started.
+        "survey_record": {
+            "responses": record.responses,
+            "last_response": at(record.last_response),
+            "ignored_in_a_row": record.ignored_in_a_row,
+            "ignored_threshold": rules.fatigue.ignored_in_a_row,
+            "cooldown_until": at(record.cooldown_end if record.cooldown_end and record.cooldown_end > now else None),
+            "fatigue_until": at(record.fatigue_end if record.fatigue_end and record.fatigue_end > now else None),
+        },
         "recent_follow_ups": [
             {
                 "kind": str(f.kind),
                 "send_at": format_utc(f.send_at),
                 "interaction_id": f.interaction_id,
                 "decision_id": f.decision_id,
+                "state": f.state,
+                "responded_at": at(f.responded_at),
+                "reached": f.reached,
+                "resolved": f.resolved,
+                "delivery_failed": f.delivery_failed,
+                "counts_against_caps": f.counts_against_caps,
             }
             for f in sorted(ledger.followups, key=lambda f: f.send_at, reverse=True)
         ],

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from shared.domain.decision import Action, Decision
+from shared.domain.decision import Action, Decision, State
+from shared.domain.outcomes import FollowUpOutcome, OutcomeType
+
+PENDING = "pending"
+RELEASED = "released"
 
 
 @dataclass(frozen=True)
@@ -14,17 +19,42 @@ class FollowUp:
     send_at: datetime
     interaction_id: str
     decision_id: str
+    # "pending" (held until send_at, re-checked then) or "released" (handed to the senders).
+    # Follow-ups stored before the lifecycle existed were all released at once.
+    state: str = RELEASED
+    # When its interaction closed (None for follow-ups stored before the lifecycle existed):
+    # supersession compares it, freshness measures from it.
+    closed_at: datetime | None = None
+    # What the sending systems reported back (FollowUpOutcome).
+    responded_at: datetime | None = None
+    reached: bool | None = None
+    resolved: bool | None = None
+    delivery_failed: bool = False
+
+    @property
+    def pending(self) -> bool:
+        return self.state == PENDING
+
+    @property
+    def counts_against_caps(self) -> bool:
+        """A follow-up that never reached the customer (delivery failed, callback not reached)
+        took none of their time, so it no longer takes a cap slot."""
+        if self.delivery_failed:
+            return False
+        return not (self.kind is Action.CALLBACK and self.reached is False)
 
 
 OPT_OUT_KINDS = ("survey", "callback", "all")
 
 # A ledger is one DynamoDB item (400 KB at most). One follow-up takes at most FOLLOWUP_MAX_BYTES
 # there (shared/adapters/ledger.py: kind, send_at, a 128-character interaction id and the decision
-# id, with attribute names and list/map overhead; tests/integration/test_ledger_bound.py measures
-# it), so this many keep the item under a quarter of the limit. Policy validation refuses caps
-# that could collect more; `after` drops the oldest beyond it, whatever the stored policy says.
-FOLLOWUP_MAX_BYTES = 240
-LEDGER_BUDGET_BYTES = 100_000
+# id, the lifecycle and outcome attributes, with attribute names and list/map overhead;
+# tests/integration/test_ledger_bound.py measures it), so this many keep the item under a third
+# of the limit (416, as before the lifecycle attributes, so no policy valid then is refused now).
+# Policy validation refuses caps that could collect more; `after` drops the oldest beyond it,
+# whatever the stored policy says.
+FOLLOWUP_MAX_BYTES = 320
+LEDGER_BUDGET_BYTES = 133_120
 MAX_FOLLOWUPS = LEDGER_BUDGET_BYTES // FOLLOWUP_MAX_BYTES
 
 
@@ -54,24 +84,81 @@ class ContactLedger:
         return next((o for o in self.opt_outs if o.kind in (kind, "all")), None)
 
     def of_kind(self, kind: Action) -> list[datetime]:
-        return [f.send_at for f in self.followups if f.kind is kind]
+        """Send times of `kind` that count against the caps."""
+        return [f.send_at for f in self.followups if f.kind is kind and f.counts_against_caps]
 
     def all_sends(self) -> list[datetime]:
-        return [f.send_at for f in self.followups]
+        """Send times of every follow-up that counts against the caps."""
+        return [f.send_at for f in self.followups if f.counts_against_caps]
 
     def followed_up(self, interaction_id: str) -> FollowUp | None:
         return next((f for f in self.followups if f.interaction_id == interaction_id), None)
 
+    def of_interaction(self, interaction_id: str) -> tuple[FollowUp, ...]:
+        return tuple(f for f in self.followups if f.interaction_id == interaction_id)
+
+    def pending(self) -> tuple[FollowUp, ...]:
+        return tuple(f for f in self.followups if f.pending)
+
+    def find(self, decision_id: str) -> FollowUp | None:
+        return next((f for f in self.followups if f.decision_id == decision_id), None)
+
+    def without(self, decision_ids: Iterable[str]) -> ContactLedger:
+        """This ledger with those follow-ups' slots freed, version unchanged: what a decision that
+        supersedes them is decided against (the commit bumps the version once, in `after`)."""
+        gone = set(decision_ids)
+        if not gone:
+            return self
+        return replace(self, followups=tuple(f for f in self.followups if f.decision_id not in gone))
+
+    def released(self, decision_id: str) -> ContactLedger:
+        """The next version once the pending follow-up `decision_id` is handed to the senders."""
+        followups = tuple(replace(f, state=RELEASED) if f.decision_id == decision_id else f for f in self.followups)
+        return replace(self, version=self.version + 1, followups=followups)
+
+    def cancelled(self, decision_id: str) -> ContactLedger:
+        """The next version once the pending follow-up `decision_id` is cancelled: its slot is freed."""
+        return replace(self.without((decision_id,)), version=self.version + 1)
+
+    def with_outcome(self, outcome: FollowUpOutcome) -> ContactLedger:
+        """The next version once `outcome` is recorded on its follow-up (unchanged content when the
+        follow-up is no longer in the ledger; the version still moves, so the write stays conditional)."""
+
+        def apply(f: FollowUp) -> FollowUp:
+            if f.decision_id != outcome.decision_id:
+                return f
+            if outcome.type is OutcomeType.SURVEY_RESPONDED:
+                # The first response is the one that starts the cooldown.
+                at = outcome.occurred_at if f.responded_at is None else min(f.responded_at, outcome.occurred_at)
+                return replace(f, responded_at=at)
+            if outcome.type is OutcomeType.CALLBACK_COMPLETED:
+                return replace(f, reached=outcome.reached, resolved=outcome.resolved)
+            return replace(f, delivery_failed=True)
+
+        return replace(self, version=self.version + 1, followups=tuple(apply(f) for f in self.followups))
+
     def after(self, decision: Decision, retention: timedelta, now: datetime) -> ContactLedger:
-        """The next version of this ledger once `decision` (an approval) is committed.
+        """The next version of this ledger once `decision` is committed: the pending follow-ups it
+        supersedes are removed and, for an approval, its own follow-up is added (pending or
+        released, as the decision's state says). A suppression adds nothing (it is committed
+        through here only when it supersedes something).
 
         Follow-ups no window can count any more are dropped, so the item stays small whatever
         the customer's history: the cost of a decision does not grow with it.
         """
-        assert decision.send_at is not None, "only approvals take a slot"
-        added = FollowUp(decision.action, decision.send_at, decision.interaction_id, decision.decision_id)
         horizon = now - retention
-        kept = tuple(f for f in self.followups if f.send_at >= horizon)
+        gone = set(decision.supersedes)
+        kept = tuple(f for f in self.followups if f.send_at >= horizon and f.decision_id not in gone)
+        if decision.send_at is None:
+            return replace(self, version=self.version + 1, followups=kept)
+        added = FollowUp(
+            decision.action,
+            decision.send_at,
+            decision.interaction_id,
+            decision.decision_id,
+            state=PENDING if decision.state is State.PENDING else RELEASED,
+            closed_at=decision.input.closed_at,
+        )
         if len(kept) >= MAX_FOLLOWUPS:
             # Only a policy stored before the bound was validated, or a customer moving between
             # scopes with different caps, gets here: the oldest are the ones the fewest windows

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
 from shared.domain.events import Channel, InteractionClosed, Outcome
 
@@ -58,6 +58,28 @@ class Reason(StrEnum):
     SURVEY_CAP_REACHED = "SURVEY_CAP_REACHED"
     CONTACT_COOLDOWN = "CONTACT_COOLDOWN"
     CONTACT_CAP_REACHED = "CONTACT_CAP_REACHED"
+    SURVEY_COOLDOWN_AFTER_RESPONSE = "SURVEY_COOLDOWN_AFTER_RESPONSE"
+    SURVEY_FATIGUE = "SURVEY_FATIGUE"
+    SURVEY_DELAYED = "SURVEY_DELAYED"
+
+
+class State(StrEnum):
+    """Where a decision is in its lifecycle: an approval is held (`pending`) until its send time,
+    then re-checked and `released` to the sending systems or `cancelled`; a `none` is `suppressed`."""
+
+    SUPPRESSED = "suppressed"
+    PENDING = "pending"
+    RELEASED = "released"
+    CANCELLED = "cancelled"
+
+
+class CancelReason(StrEnum):
+    """Why a pending follow-up was cancelled (docs/reasons.md)."""
+
+    SUPERSEDED_BY_NEWER_INTERACTION = "SUPERSEDED_BY_NEWER_INTERACTION"
+    OPTED_OUT = "OPTED_OUT"
+    EXPIRED = "EXPIRED"
+    POLICY_FORBIDS = "POLICY_FORBIDS"
 
 
 class RuleCheck(BaseModel):
@@ -107,6 +129,26 @@ class Decision(BaseModel):
     send_at: UtcDatetime | None
     decided_at: UtcDatetime
     input: DecisionInput
+    # The lifecycle. Entries logged before it existed carry none of these: the validator below
+    # derives them (a none was suppressed, an approval released at once, both when decided).
+    state: State
+    state_reason: CancelReason | None = None
+    state_changed_at: UtcDatetime
+    # Decision ids of the pending follow-ups (of older interactions) this decision cancelled.
+    supersedes: tuple[str, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lifecycle_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and ("state" not in data or "state_changed_at" not in data):
+            data = dict(data)
+            if "state" not in data:
+                data["state"] = State.SUPPRESSED if str(data.get("action")) == Action.NONE else State.RELEASED
+            data.setdefault("state_changed_at", data.get("decided_at"))
+        return data
+
+    def with_state(self, state: State, reason: CancelReason | None, at: datetime) -> Decision:
+        return self.model_copy(update={"state": state, "state_reason": reason, "state_changed_at": at})
 
     @property
     def reason(self) -> Reason:

@@ -7,30 +7,47 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from shared.domain.contacts import ContactLedger
+from shared.domain.contacts import ContactLedger, FollowUp
 from shared.domain.decision import (
     Action,
+    CancelReason,
     Decision,
     DecisionInput,
     Reason,
     RuleCheck,
+    State,
     decision_id_for,
     format_utc,
 )
-from shared.domain.events import InteractionClosed
+from shared.domain.events import InteractionClosed, Outcome
 from shared.domain.policy import Base as Rules
 from shared.domain.policy import Policy, QuietHours, Window
 
 
 def decide(event: InteractionClosed, ledger: ContactLedger, policy: Policy, now: datetime) -> Decision:
+    """Decides `event`. Pending follow-ups this newer interaction supersedes are cancelled by the
+    same decision (`supersedes`), and it is decided with their slots free."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     now = now.astimezone(UTC)
     rules, scope = policy.for_event(event)
-    action, reasons, checks, send_at = _evaluate(event, ledger, rules, policy.excluded_segments, now)
+    superseded = supersedable(event, ledger, rules)
+    action, reasons, checks, send_at = _evaluate(
+        event,
+        ledger.without(f.decision_id for f in superseded),
+        rules,
+        policy.excluded_segments,
+        now,
+        superseded=superseded,
+    )
+    if action is Action.NONE:
+        state = State.SUPPRESSED
+    else:
+        state = State.PENDING if send_at is not None and send_at > now else State.RELEASED
     return Decision(
         decision_id=decision_id_for(event.customer_id, event.event_id),
         event_id=event.event_id,
@@ -44,14 +61,42 @@ def decide(event: InteractionClosed, ledger: ContactLedger, policy: Policy, now:
         send_at=send_at if action is not Action.NONE else None,
         decided_at=now,
         input=DecisionInput.of(event),
+        state=state,
+        state_changed_at=now,
+        supersedes=tuple(f.decision_id for f in superseded),
     )
+
+
+def supersedable(event: InteractionClosed, ledger: ContactLedger, rules: Rules) -> tuple[FollowUp, ...]:
+    """The pending follow-ups that `event` (an interaction that closed after theirs) makes moot:
+    a pending survey by any newer interaction of the customer; a pending callback by a newer one
+    that was not abandoned (an abandoned attempt to reach us makes the callback more needed).
+    And a pending survey of this very interaction, re-closed with a callback trigger: the
+    customer has told us the problem is not solved, so "how did we do?" is the wrong question."""
+    found = []
+    for f in ledger.pending():
+        if f.closed_at is None or f.closed_at >= event.closed_at:
+            continue  # not older: an event arriving out of order never cancels a later one
+        if f.interaction_id == event.interaction_id:
+            moot = f.kind is Action.SURVEY and bool(_callback_triggers(event, rules))
+        else:
+            moot = f.kind is Action.SURVEY or event.outcome is not Outcome.ABANDONED
+        if moot:
+            found.append(f)
+    return tuple(found)
 
 
 _Verdict = tuple[Action, list[Reason], list[RuleCheck], datetime | None]
 
 
 def _evaluate(
-    event: InteractionClosed, ledger: ContactLedger, policy: Rules, excluded_segments: frozenset[str], now: datetime
+    event: InteractionClosed,
+    ledger: ContactLedger,
+    policy: Rules,
+    excluded_segments: frozenset[str],
+    now: datetime,
+    *,
+    superseded: tuple[FollowUp, ...] = (),
 ) -> _Verdict:
     checks: list[RuleCheck] = []
 
@@ -61,6 +106,15 @@ def _evaluate(
 
     def stop(reason: Reason) -> _Verdict:
         return Action.NONE, [reason], checks, None
+
+    gate(
+        "supersedes",
+        True,
+        "cancels pending " + ", ".join(f"{f.kind} {f.decision_id}" for f in superseded) + " (a newer interaction)"
+        if superseded
+        else "no pending follow-up of an older interaction to cancel",
+        decision_ids=[f.decision_id for f in superseded],
+    )
 
     everything = ledger.opted_out_of("all")
     if not gate(
@@ -72,12 +126,25 @@ def _evaluate(
     ):
         return stop(Reason.OPTED_OUT)
 
-    earlier = ledger.followed_up(event.interaction_id)
+    # One follow-up per interaction, except that a surveyed interaction which comes back unsolved
+    # may still get its one callback: never a second survey, never a second callback.
+    triggers = _callback_triggers(event, policy)
+    earlier = ledger.of_interaction(event.interaction_id)
+    callback = next((f for f in earlier if f.kind is Action.CALLBACK), None)
+    survey = next((f for f in earlier if f.kind is Action.SURVEY), None)
+    blocking = callback or (survey if not triggers else None)
+    if blocking:
+        message = f"interaction already got a {blocking.kind} ({blocking.decision_id})"
+    elif survey:
+        message = f"interaction got a survey ({survey.decision_id}) but came back unsolved: a callback may follow"
+    else:
+        message = "no earlier follow-up"
+    first = blocking or survey
     if not gate(
         "one_follow_up_per_interaction",
-        earlier is None,
-        f"interaction already got a {earlier.kind} ({earlier.decision_id})" if earlier else "no earlier follow-up",
-        earlier_decision_id=earlier.decision_id if earlier else None,
+        blocking is None,
+        message,
+        earlier_decision_id=first.decision_id if first else None,
     ):
         return stop(Reason.ALREADY_FOLLOWED_UP)
 
@@ -102,8 +169,25 @@ def _evaluate(
     ):
         return stop(Reason.STALE_EVENT)
 
-    timezone, send_at = _send_time(event, policy.quiet_hours, now)
-    deferred = send_at > now
+    extra: list[Reason] = []
+    earliest = now
+    if not triggers:
+        # Surveys wait a while after the interaction, so a quick re-contact can still cancel them.
+        earliest = max(now, event.closed_at + policy.survey_delay)
+        if earliest > now:
+            extra.append(Reason.SURVEY_DELAYED)
+        gate(
+            "survey_delay",
+            True,
+            f"surveys wait {policy.survey_delay_minutes} min after the interaction closed: "
+            f"not before {_short(earliest)}"
+            if earliest > now
+            else f"closed more than {policy.survey_delay_minutes} min ago: no delay",
+            delay_minutes=policy.survey_delay_minutes,
+            not_before=format_utc(earliest),
+        )
+    timezone, send_at = _send_time(event, policy.quiet_hours, earliest)
+    deferred = send_at > earliest
     gate(
         "quiet_hours",
         True,
@@ -113,9 +197,9 @@ def _evaluate(
         timezone=timezone,
         send_at=format_utc(send_at),
     )
-    extra = [Reason.QUIET_HOURS_DEFERRED] if deferred else []
+    if deferred:
+        extra.append(Reason.QUIET_HOURS_DEFERRED)
 
-    triggers = _callback_triggers(event, policy)
     gate(
         "callback_triggers",
         True,
@@ -166,8 +250,48 @@ def _evaluate(
         rate=policy.survey_sample_rate,
     ):
         return stop(Reason.NOT_SAMPLED)
+    age_at_send = send_at - event.closed_at
+    if not gate(
+        "survey_freshness",
+        age_at_send <= policy.survey_freshness,
+        f"would go out {_span(age_at_send)} after the interaction closed, limit {policy.survey_freshness_hours} h",
+        age_at_send_hours=round(age_at_send.total_seconds() / 3600, 4),
+        limit_hours=policy.survey_freshness_hours,
+    ):
+        # A survey that would be released stale is never held: it would only take a slot.
+        return stop(Reason.STALE_EVENT)
 
     blockers: list[Reason] = []
+    record = survey_record(ledger, policy, now)
+    cooldown_end = record.cooldown_end
+    if not gate(
+        "survey_cooldown_after_response",
+        cooldown_end is None or send_at >= cooldown_end,
+        f"answered a survey at {_short(record.last_response)}, no survey for "
+        f"{policy.survey_cooldown_after_response_days} days after a response, next eligible {_short(cooldown_end)}"
+        if record.last_response and cooldown_end and send_at < cooldown_end
+        else "no survey response within the cooldown",
+        last_response=format_utc(record.last_response) if record.last_response else None,
+        cooldown_days=policy.survey_cooldown_after_response_days,
+        next_eligible=format_utc(cooldown_end) if cooldown_end else None,
+    ):
+        blockers.append(Reason.SURVEY_COOLDOWN_AFTER_RESPONSE)
+    fatigue_end = record.fatigue_end
+    fatigued = fatigue_end is not None and send_at < fatigue_end
+    if not gate(
+        "survey_fatigue",
+        not fatigued,
+        f"{record.ignored_in_a_row} surveys ignored in a row (no response within "
+        f"{policy.fatigue.ignore_after_days} days), threshold {policy.fatigue.ignored_in_a_row}: "
+        f"no survey for {policy.fatigue.pause_days} days, next eligible {_short(fatigue_end)}"
+        if fatigued and fatigue_end
+        else f"{record.ignored_in_a_row} surveys ignored in a row, threshold {policy.fatigue.ignored_in_a_row}",
+        ignored_in_a_row=record.ignored_in_a_row,
+        threshold=policy.fatigue.ignored_in_a_row,
+        pause_days=policy.fatigue.pause_days,
+        next_eligible=format_utc(fatigue_end) if fatigue_end else None,
+    ):
+        blockers.append(Reason.SURVEY_FATIGUE)
     if _cap_checks(Action.SURVEY, ledger.of_kind(Action.SURVEY), policy.caps.survey, send_at, gate):
         blockers.append(Reason.SURVEY_CAP_REACHED)
     if _cap_checks(ANY_KIND, ledger.all_sends(), policy.caps.any, send_at, gate):
@@ -177,6 +301,117 @@ def _evaluate(
     if blockers:
         return Action.NONE, blockers, checks, None
     return Action.SURVEY, [Reason.SURVEY_ELIGIBLE, *extra], checks, send_at
+
+
+@dataclass(frozen=True)
+class SurveyRecord:
+    """What the customer did with their released surveys, and the pauses it starts."""
+
+    responses: int
+    last_response: datetime | None
+    ignored_in_a_row: int
+    cooldown_end: datetime | None  # after the last response
+    fatigue_end: datetime | None  # after a run of ignored surveys reaching the threshold
+
+
+def survey_record(ledger: ContactLedger, rules: Rules, now: datetime) -> SurveyRecord:
+    """Responses and the current run of ignored surveys, newest first until a response.
+
+    Ignored: released, delivered, and no response `ignore_after` after its send time. A survey
+    still inside that window neither counts nor ends the run. Follow-ups stored before outcomes
+    were collected (no `closed_at`) are never counted as ignored: nobody could answer them here."""
+    surveys = [f for f in ledger.followups if f.kind is Action.SURVEY and not f.pending]
+    answered = [f.responded_at for f in surveys if f.responded_at is not None]
+    last = max(answered, default=None)
+    cooldown = rules.survey_cooldown_after_response
+    fatigue = rules.fatigue
+    run, newest_end = 0, None
+    for f in sorted(surveys, key=lambda f: (f.send_at, f.decision_id), reverse=True):
+        if f.responded_at is not None:
+            break
+        window_end = f.send_at + fatigue.ignore_after
+        if f.delivery_failed or f.closed_at is None or window_end > now:
+            continue
+        run += 1
+        newest_end = newest_end or window_end
+    fatigue_end = None
+    if newest_end is not None and run >= fatigue.ignored_in_a_row and fatigue.pause_days > 0:
+        fatigue_end = newest_end + fatigue.pause
+    return SurveyRecord(
+        responses=len(answered),
+        last_response=last,
+        ignored_in_a_row=run,
+        cooldown_end=last + cooldown if last is not None and cooldown else None,
+        fatigue_end=fatigue_end,
+    )
+
+
+def recheck(
+    followup: FollowUp | None, decision: Decision, ledger: ContactLedger, policy: Policy, now: datetime
+) -> tuple[State, CancelReason | None, tuple[RuleCheck, ...]]:
+    """The release-time check of a pending follow-up against what happened since its decision.
+
+    `followup` is the decision's entry in the current `ledger` (None when it is not there any
+    more). Released (None) when every check passes, else cancelled with the first failing reason."""
+    checks: list[RuleCheck] = []
+
+    def gate(rule: str, passed: bool, message: str, **figures: object) -> bool:
+        checks.append(RuleCheck(rule=rule, passed=passed, message=message, figures=figures))
+        return passed
+
+    def cancel(reason: CancelReason) -> tuple[State, CancelReason | None, tuple[RuleCheck, ...]]:
+        return State.CANCELLED, reason, tuple(checks)
+
+    now = now.astimezone(UTC)
+    if followup is not None and not followup.pending:
+        gate("still_pending", True, "already released", decision_id=decision.decision_id)
+        return State.RELEASED, None, tuple(checks)
+    if not gate(
+        "still_pending",
+        followup is not None,
+        "still held in the contact ledger" if followup else "no longer held: a newer interaction superseded it",
+        decision_id=decision.decision_id,
+    ):
+        return cancel(CancelReason.SUPERSEDED_BY_NEWER_INTERACTION)
+    kind = str(decision.action)
+    opt_out = ledger.opted_out_of(kind)
+    if not gate(
+        "opt_out",
+        opt_out is None,
+        f"the customer opted out of {kind}s ({opt_out.source}, {_short(opt_out.at)})" if opt_out else "no opt-out",
+    ):
+        return cancel(CancelReason.OPTED_OUT)
+    given = decision.input
+    rules, scope = policy.rules_for(given.segment, given.brand, given.channel)
+    if decision.action is Action.SURVEY:
+        closed_at = followup.closed_at if followup and followup.closed_at else given.closed_at
+        age = now - closed_at
+        if not gate(
+            "survey_freshness",
+            age <= rules.survey_freshness,
+            f"closed {_span(age)} ago, surveys go out within {rules.survey_freshness_hours} h",
+            age_hours=round(age.total_seconds() / 3600, 4),
+            limit_hours=rules.survey_freshness_hours,
+        ):
+            return cancel(CancelReason.EXPIRED)
+    enabled = rules.enabled.survey if decision.action is Action.SURVEY else rules.enabled.callback
+    excluded = decision.action is Action.SURVEY and given.segment in policy.excluded_segments
+    if not gate(
+        "policy_allows",
+        enabled and not excluded,
+        f"policy version {policy.version} ({scope}): "
+        + (
+            f"{kind}s are disabled"
+            if not enabled
+            else f"segment {given.segment} is never surveyed"
+            if excluded
+            else f"{kind}s allowed"
+        ),
+        policy_version=policy.version,
+        policy_scope=scope,
+    ):
+        return cancel(CancelReason.POLICY_FORBIDS)
+    return State.RELEASED, None, tuple(checks)
 
 
 def _opted_out(ledger: ContactLedger, kind: str, gate) -> bool:  # type: ignore[no-untyped-def]

@@ -114,6 +114,25 @@ class Enabled(_Strict):
     callback: bool = True
 
 
+class Fatigue(_Strict):
+    """Adaptive survey fatigue: a released survey with no response within `ignore_after_days` is
+    ignored; after `ignored_in_a_row` ignored in a row (a response ends the run), no survey for
+    `pause_days` from the end of the last ignored one's window. `pause_days: 0` turns it off
+    (do that if your sending systems do not report survey responses)."""
+
+    ignore_after_days: Annotated[int, Field(ge=1, le=365)] = 7
+    ignored_in_a_row: Annotated[int, Field(ge=1, le=100)] = 3
+    pause_days: Annotated[int, Field(ge=0, le=3660)] = 180
+
+    @property
+    def ignore_after(self) -> timedelta:
+        return timedelta(days=self.ignore_after_days)
+
+    @property
+    def pause(self) -> timedelta:
+        return timedelta(days=self.pause_days)
+
+
 class Rules(_Strict):
     """The rules an override may change; a nested object given here is merged into the base one
     field by field (e.g. `caps: {survey: [...]}` keeps the base callback caps). Only the fields
@@ -126,9 +145,22 @@ class Rules(_Strict):
     survey_sample_rate: Annotated[float, Field(ge=0, le=1)] | None = None
     quiet_hours: QuietHours | None = None  # given as null: no quiet hours in this scope
     enabled: Enabled | None = None
+    survey_delay_minutes: Annotated[int, Field(ge=0, le=7 * 24 * 60)] | None = None
+    survey_freshness_hours: Annotated[int, Field(ge=1, le=24 * 90)] | None = None
+    survey_cooldown_after_response_days: Annotated[int, Field(ge=0, le=3660)] | None = None
+    fatigue: Fatigue | None = None
 
     @field_validator(
-        "caps", "min_gap_hours_before_survey", "callback_triggers", "skip", "survey_sample_rate", "enabled"
+        "caps",
+        "min_gap_hours_before_survey",
+        "callback_triggers",
+        "skip",
+        "survey_sample_rate",
+        "enabled",
+        "survey_delay_minutes",
+        "survey_freshness_hours",
+        "survey_cooldown_after_response_days",
+        "fatigue",
     )
     @classmethod
     def _not_null(cls, value: object) -> object:
@@ -180,10 +212,42 @@ class Base(_Strict):
     survey_sample_rate: Annotated[float, Field(ge=0, le=1)] = 1.0
     quiet_hours: QuietHours | None = QuietHours()
     enabled: Enabled = Enabled()
+    # Surveys wait this long after the interaction closed (then quiet hours apply), so a quick
+    # re-contact can still cancel them; callbacks never wait for it.
+    survey_delay_minutes: Annotated[int, Field(ge=0, le=7 * 24 * 60)] = 120
+    # A survey that would go out later than this after its interaction closed is cancelled (EXPIRED).
+    survey_freshness_hours: Annotated[int, Field(ge=1, le=24 * 90)] = 48
+    survey_cooldown_after_response_days: Annotated[int, Field(ge=0, le=3660)] = 90
+    fatigue: Fatigue = Fatigue()
 
     @property
     def min_gap_before_survey(self) -> timedelta:
         return timedelta(hours=self.min_gap_hours_before_survey)
+
+    @property
+    def survey_delay(self) -> timedelta:
+        return timedelta(minutes=self.survey_delay_minutes)
+
+    @property
+    def survey_freshness(self) -> timedelta:
+        return timedelta(hours=self.survey_freshness_hours)
+
+    @property
+    def survey_cooldown_after_response(self) -> timedelta:
+        return timedelta(days=self.survey_cooldown_after_response_days)
+
+
+# Rules that only ever affect surveys.
+SURVEY_ONLY_RULES = frozenset(
+    {
+        "survey_sample_rate",
+        "min_gap_hours_before_survey",
+        "survey_delay_minutes",
+        "survey_freshness_hours",
+        "survey_cooldown_after_response_days",
+        "fatigue",
+    }
+)
 
 
 class Policy(Base):
@@ -210,7 +274,7 @@ class Policy(Base):
             if (
                 segment is not None
                 and segment in self.excluded_segments
-                and set(override.rules.model_fields_set) <= {"survey_sample_rate", "min_gap_hours_before_survey"}
+                and set(override.rules.model_fields_set) <= SURVEY_ONLY_RULES
             ):
                 raise ValueError(
                     f"overrides.{index} only changes survey rules for segment {segment}, which is never surveyed"
@@ -226,7 +290,13 @@ class Policy(Base):
         "one follow-up per interaction" holds for any interaction that can still be re-closed."""
         spans = [w.length for rules in self._all_rules() for w in rules.caps.windows]
         gaps = [rules.min_gap_before_survey for rules in self._all_rules()]
-        return max([timedelta(days=366), *gaps, *spans])
+        # A response starts a cooldown and an ignored run a pause: the surveys behind them must
+        # still be in the ledger until those end.
+        learned = [
+            max(rules.survey_cooldown_after_response, rules.fatigue.ignore_after + rules.fatigue.pause)
+            for rules in self._all_rules()
+        ]
+        return max([timedelta(days=366), *gaps, *spans, *learned])
 
     def rules_for(
         self, segment: str | None = None, brand: str | None = None, channel: str | None = None

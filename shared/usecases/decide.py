@@ -2,8 +2,9 @@
 concurrency. The queue handler, POST /decide and the Amazon Connect invoke all run this one flow.
 
 - `Governor` decides one event: read the ledger, run the pure engine, commit with one conditional
-  request. If another decider took a slot in between, the condition fails, the write returns the
-  fresh ledger, and we decide again on it; if the write met another in flight (TransactionConflict)
+  request (which also cancels the pending follow-ups the decision supersedes). If another decider
+  took a slot in between, the condition fails, the write returns the fresh ledger, and we decide
+  again on it; if the write met another in flight (TransactionConflict)
   we back off, read again and decide again. No read-then-blind-write anywhere.
 - `DecideUseCase` runs a batch: one ledger read for all, a decision each, one batched publish, then
   one counting transaction for the decisions that were published (counting takes them out of the
@@ -63,7 +64,10 @@ class Governor:
         for attempt in range(MAX_ATTEMPTS):
             now = self.clock.now(event)
             decision = engine.decide(event, current, policy, now)
-            after = current.after(decision, policy.ledger_retention, now) if decision.approved else None
+            # An approval takes a slot; a decision that supersedes pending follow-ups frees theirs
+            # (and cancels them) in the same conditional write, approval or not.
+            takes_slot = decision.approved or bool(decision.supersedes)
+            after = current.after(decision, policy.ledger_retention, now) if takes_slot else None
             result = self.store.commit(decision, current, after, now, fingerprint)
             if isinstance(result, Committed):
                 faults.checkpoint(faults.AFTER_COMMIT)

@@ -7,6 +7,10 @@ decision still holds its ledger slot, so it must reach its consumers: every log 
 in the outbox and leaves it only in the transaction that counts it after a successful publish
 (shared.adapters.stats). The outbox function runs this sweep every minute.
 
+It announces each as the decide path does (shared.usecases.announce): a pending decision gets its
+release scheduled before FollowUpScheduled goes out, and the follow-ups a decision superseded are
+announced as cancelled, their schedules deleted.
+
 It looks only at decisions older than GRACE, so it does not race the normal path, which publishes
 and counts within the same invocation. Publishing is at least once (consumers dedupe on
 decision_id); counting stays exactly once (the counted mark is conditional).

@@ -198,11 +198,13 @@ def test_contact_state_shows_each_window_and_the_next_allowed_times(aws: Any) ->
     drain(aws)
     # When an admin looks at the customer
     status, _, state = call("GET", "/customers/cust-9/contact-state")
-    # Then the 30-day window holds one survey, full, and the next survey is 30 days out
+    # Then the 30-day window holds one survey (held until its send time), full, and the next
+    # survey is 30 days after that send time
     assert status == 200
     window = next(w for w in state["windows"] if w["kind"] == "survey" and w["window"] == "30 days")
     assert (window["count"], window["cap"]) == (1, 1)
-    assert state["next_survey_allowed"].startswith((NOW + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M"))
+    send_at = NOW - timedelta(hours=1) + timedelta(minutes=default_policy().survey_delay_minutes)
+    assert state["next_survey_allowed"].startswith((send_at + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M"))
     assert state["next_callback_allowed"].startswith(NOW.strftime("%Y-%m-%dT%H:%M"))
     assert [f["kind"] for f in state["recent_follow_ups"]] == ["survey"]
 

@@ -4,7 +4,8 @@ outbound EventBridge events, dead-letter parking. Resources come from template.y
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+import os
+from datetime import datetime, timedelta
 from typing import Any
 
 import boto3
@@ -49,10 +50,16 @@ def test_events_on_the_bus_get_one_decision_each_logged_and_published(aws: Any, 
     published = {e["detail"]["decision_id"]: e for e in outbound()}
     assert set(published) == {d["decision_id"] for d in decisions.values()}
     kinds = {e["detail"]["event_id"]: e["detail-type"] for e in published.values()}
+    # (the survey is held by the survey delay until its send time: scheduled, not yet approved)
     assert kinds == {
-        "e-solved": "FollowUpApproved",
+        "e-solved": "FollowUpScheduled",
         "e-unsolved": "FollowUpApproved",
         "e-abandoned": "FollowUpSuppressed",
+    }
+    assert {e: d["state"] for e, d in decisions.items()} == {
+        "e-solved": "pending",
+        "e-unsolved": "released",
+        "e-abandoned": "suppressed",
     }
     assert all(e["source"] == "followup.governor" for e in published.values())
     # And the logged decision is the published one, field for field
@@ -111,10 +118,15 @@ def test_a_redelivered_event_returns_the_first_decision_and_changes_nothing(aws:
     assert [e["detail"] for e in again] == [first_published[0]["detail"]] * 2
 
 
-def test_a_re_closed_interaction_gets_no_second_follow_up(aws: Any) -> None:
-    # Given an interaction that got a survey
+def test_a_surveyed_interaction_re_closed_unresolved_gets_one_callback_and_never_a_second(aws: Any) -> None:
+    from tests.integration.test_release import fire
+
+    os.environ.update(aws.environment("ReleaseFunction"))
+    # Given an interaction that got a survey, released at its send time
     put_events(aws, [detail(event_id="e-1", interaction_id="i-1", customer_id="c-1")])
     drain(aws)
+    (survey,) = log_items(aws)
+    fire(survey["decision_id"], datetime.fromisoformat(survey["send_at"]))
     # When it is re-closed (a new event id) as unresolved five days later
     wiring.use_clock(FixedClock(NOW + timedelta(days=5)))
     closed = (NOW + timedelta(days=5, hours=-1)).isoformat()
@@ -122,9 +134,18 @@ def test_a_re_closed_interaction_gets_no_second_follow_up(aws: Any) -> None:
         aws, [detail(event_id="e-2", interaction_id="i-1", customer_id="c-1", outcome="unresolved", closed_at=closed)]
     )
     drain(aws)
-    # Then the second decision is none, because the interaction was already followed up
+    # Then it gets a callback: the customer has told us the problem is not solved
     second = next(d for d in log_items(aws) if d["event_id"] == "e-2")
-    assert (second["action"], second["reasons"]) == ("none", ["ALREADY_FOLLOWED_UP"])
+    assert (second["action"], second["reasons"][0]) == ("callback", "CALLBACK_UNRESOLVED")
+    # And when it is re-closed unresolved once more, there is no second callback
+    wiring.use_clock(FixedClock(NOW + timedelta(days=6)))
+    closed = (NOW + timedelta(days=6, hours=-1)).isoformat()
+    put_events(
+        aws, [detail(event_id="e-3", interaction_id="i-1", customer_id="c-1", outcome="unresolved", closed_at=closed)]
+    )
+    drain(aws)
+    third = next(d for d in log_items(aws) if d["event_id"] == "e-3")
+    assert (third["action"], third["reasons"]) == ("none", ["ALREADY_FOLLOWED_UP"])
 
 
 def test_a_throttled_commit_fails_that_record_alone_and_its_retry_decides_once(aws: Any) -> None:

@@ -306,15 +306,18 @@ def documented_policies() -> list[dict[str, Any]]:
     return [json.loads(block) for block in re.findall(r"```json\n(.*?)```", DOCS.read_text(), re.DOTALL)]
 
 
-def decide_at(at: datetime, n: int, customer: str, **fields: Any) -> Decision:
-    """One interaction closed a minute before `at`, decided at `at` by the decide function's path."""
+def decide_at(
+    at: datetime, n: int, customer: str, closed_ago: timedelta = timedelta(minutes=1), **fields: Any
+) -> Decision:
+    """One interaction closed `closed_ago` (a minute) before `at`, decided at `at` by the decide
+    function's path. (A survey waits 2 h after the close by default: `closed_ago` 3 h sends now.)"""
     wiring.use_clock(FixedClock(at))
     event = InteractionClosed.model_validate(
         detail(
             event_id=f"e-{customer}-{n}",
             interaction_id=f"i-{customer}-{n}",
             customer_id=customer,
-            closed_at=(at - timedelta(minutes=1)).isoformat(),
+            closed_at=(at - closed_ago).isoformat(),
             **fields,
         )
     )
@@ -377,7 +380,7 @@ def test_an_applied_override_keeps_the_base_rules_it_does_not_change() -> None:
     # Then both get a callback: the base's cap of 3 per 7 days applies to vips too
     assert (first.action, second.action, second.policy_scope) == ("callback", "callback", "segment=vip")
     # And a vip interaction decided at 09:30 UTC waits for the base's 10:00 end of quiet hours
-    early = decide_at(NOW.replace(hour=9, minute=30), 3, "vip-2", segment="vip")
+    early = decide_at(NOW.replace(hour=9, minute=30), 3, "vip-2", timedelta(hours=3), segment="vip")
     assert (early.action, early.send_at) == ("survey", NOW.replace(hour=10, minute=0))
     assert "QUIET_HOURS_DEFERRED" in early.reasons
 
@@ -425,8 +428,8 @@ def test_contact_state_follows_the_override_that_applies_to_the_customer(aws: An
         )[0]
         == 200
     )
-    surveyed = decide_at(NOW, 1, "vip-1", segment="vip")
-    assert surveyed.action == "survey"
+    surveyed = decide_at(NOW, 1, "vip-1", timedelta(hours=3), segment="vip")
+    assert (surveyed.action, surveyed.send_at) == ("survey", NOW)
     # When an admin looks at the customer's contact state a day later
     wiring.use_clock(FixedClock(NOW + timedelta(days=1)))
     status, state = contact_state_of(aws, "vip-1")

@@ -125,13 +125,13 @@ def test_concurrent_sets_and_lifts_of_every_kind_all_survive(moto_server: Any) -
 
 @pytest.mark.server
 def test_an_opt_out_set_while_a_decider_holds_an_older_read_is_honoured_by_that_decision(moto_server: Any) -> None:
-    # Given a decider that has read the customer's ledger (with a survey already taken long ago)
+    # Given a decider that has read the customer's ledger (with a survey already sent long ago:
+    # decided 3 h after its interaction closed, so released at once rather than held by the delay)
     store = DynamoStore(moto_server.names["LedgerTable"], moto_server.names["DecisionLogTable"], RETENTION)
     preferences = Preferences(moto_server.names["LedgerTable"], moto_server.names["DecisionLogTable"], RETENTION)
+    closed_at = NOW - timedelta(days=90, hours=3)
     old = InteractionClosed.model_validate(
-        detail(
-            event_id="old", interaction_id="old", customer_id="late", closed_at=(NOW - timedelta(days=90)).isoformat()
-        )
+        detail(event_id="old", interaction_id="old", customer_id="late", closed_at=closed_at.isoformat())
     )
     assert Governor(store, clock=FixedClock(NOW - timedelta(days=90))).decide(old).decision.action == "survey"
     governor = Governor(store, clock=FixedClock(NOW))

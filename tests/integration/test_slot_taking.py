@@ -173,3 +173,35 @@ def test_a_transaction_conflict_makes_the_governor_read_again_and_decide_on_the_
     assert outcome.decision.action == "none"
     assert outcome.decision.reasons[0] in ("SURVEY_CAP_REACHED", "CONTACT_COOLDOWN")
     assert store.load(["cust-1"])["cust-1"].version == 1
+
+
+# ---- issue 11: the lifecycle, the same on both stores ----------------------------------------
+
+
+def test_release_and_supersession_of_one_pending_follow_up_exclude_each_other_on_both_stores(store: Store) -> None:
+    from shared.adapters.store import NotPending
+    from shared.domain.decision import State
+    from tests.integration.test_release import RETENTION, decision
+
+    # Given a held survey, read by a release and by a decider alike
+    held = decision("evt-held")
+    seen = store.load(["cust-1"])["cust-1"]
+    after = seen.after(held, RETENTION, NOW)
+    assert isinstance(store.commit(held, seen, after, NOW), Committed)
+    # When the decider supersedes it first
+    newer = decision("evt-newer", supersedes=(held.decision_id,))
+    assert isinstance(store.commit(newer, after, after.after(newer, RETENTION, NOW), NOW), Committed)
+    # Then the release is told it is no longer pending, and writes nothing
+    released = held.with_state(State.RELEASED, None, NOW)
+    assert isinstance(store.settle(released, after, after.released(held.decision_id), NOW), NotPending)
+    cancelled = store.get_decision(held.decision_id)
+    assert cancelled is not None and cancelled.state is State.CANCELLED
+    assert [f.decision_id for f in store.load(["cust-1"])["cust-1"].followups] == [newer.decision_id]
+    # And the newer one is released once: a repeat of the same release writes nothing
+    current = store.load(["cust-1"])["cust-1"]
+    assert isinstance(
+        store.settle(newer.with_state(State.RELEASED, None, NOW), current, current.released(newer.decision_id), NOW),
+        Committed,
+    )
+    stale = store.settle(newer.with_state(State.RELEASED, None, NOW), current, current.released(newer.decision_id), NOW)
+    assert isinstance(stale, NotPending)

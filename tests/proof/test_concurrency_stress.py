@@ -109,9 +109,12 @@ def test_many_deciders_in_threads_and_processes_never_exceed_a_cap(emulated: Any
     # Then every event has exactly one decision
     decisions = logged(emulated)
     assert sorted(d["event_id"] for d in decisions) == sorted(e["event_id"] for e in events)
-    # And no interaction got two follow-ups, no cap or gap was exceeded for any customer
-    approved = [d for d in decisions if d["action"] != "none"]
-    assert len({d["interaction_id"] for d in approved}) == len(approved)
+    # And no interaction got two follow-ups of a kind (a surveyed one reopened unsolved may get its
+    # one callback), no cap or gap was exceeded for any customer, counting the approvals a newer
+    # interaction did not supersede
+    superseded = {s for d in decisions for s in d.get("supersedes", [])}
+    approved = [d for d in decisions if d["action"] != "none" and d["decision_id"] not in superseded]
+    assert len({(d["interaction_id"], d["action"]) for d in approved}) == len(approved)
     by_customer: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for decision in approved:
         by_customer[decision["customer_id"]].append(decision)
@@ -122,7 +125,9 @@ def test_many_deciders_in_threads_and_processes_never_exceed_a_cap(emulated: Any
         item = boto3.client("dynamodb").get_item(TableName=emulated.names["LedgerTable"], Key=ledger.key(customer))
         state = ledger.from_item(customer, item.get("Item"))
         assert sorted(f.decision_id for f in state.followups) == sorted(d["decision_id"] for d in mine)
-        assert state.version == len(mine)
+        # (one ledger write per approval, and per suppression that superseded something)
+        writes = [d for d in decisions if d["customer_id"] == customer and (d["action"] != "none" or d["supersedes"])]
+        assert state.version == len(writes)
         audit(customer, [(str(f.kind), f.send_at) for f in state.followups])
 
 

@@ -44,8 +44,10 @@ def post_and_drain(stack: LocalGovernor, details: list[dict[str, Any]]) -> None:
 def test_an_admin_answers_a_complaint_from_the_command_line(
     stack: LocalGovernor, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Given a customer surveyed once, then refused a second survey the same day
-    post_and_drain(stack, [fresh(event_id="adm-1", interaction_id="adm-i1", customer_id="cust-cli")])
+    # Given a customer surveyed once (closed three hours ago: past the survey delay, so released
+    # at once), then refused a second survey the same day
+    closed = (datetime.now(UTC) - timedelta(hours=3)).isoformat()
+    post_and_drain(stack, [detail(event_id="adm-1", interaction_id="adm-i1", customer_id="cust-cli", closed_at=closed)])
     post_and_drain(stack, [fresh(event_id="adm-2", interaction_id="adm-i2", customer_id="cust-cli")])
     # When the admin lists the customer's decisions
     code, out = governor(capsys, stack, "decisions", "--customer", "cust-cli", "--since", "7d", "--json")

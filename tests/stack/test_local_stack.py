@@ -57,9 +57,12 @@ def test_events_posted_to_the_gateway_are_decided_through_bus_queue_and_poller(s
     assert [(f["index"], f["fields"]) for f in answer["failed"]] == [(4, ["channel"])]
     decisions = [logged(stack, f"st-e{i}", f"st-c{i % 3}") for i in range(9)]
     assert all(d is not None for d in decisions)
-    # And each customer got one survey at most (cap 1 per 30 days)
-    surveys = [d["customer_id"] for d in decisions if d and d["action"] == "survey"]
+    # And each customer has one survey at most still to go out (cap 1 per 30 days): each newer
+    # interaction superseded the held survey of the one before
+    surveys = [d["customer_id"] for d in decisions if d and d["action"] == "survey" and d["state"] != "cancelled"]
     assert sorted(surveys) == ["st-c0", "st-c1", "st-c2"]
+    superseded = [d for d in decisions if d and d["state"] == "cancelled"]
+    assert {d["state_reason"] for d in superseded} <= {"SUPERSEDED_BY_NEWER_INTERACTION"}
 
 
 def test_decide_over_http_answers_the_decision_and_matches_the_queue_path(stack: LocalGovernor) -> None:
@@ -109,7 +112,16 @@ def test_health_reports_moto_resources_pollers_and_queue_depths(stack: LocalGove
     assert all(health["resources"].values())
     assert set(health["resources"]) >= {"LedgerTable", "DecisionLogTable", "DecideQueue", "GovernorBus"}
     assert health["pollers"]["DecideQueue"]["alive"] is True
-    assert set(health["queues"]) == {"DecideQueue", "DecideDeadLetterQueue", "InteractionClosedRuleDeadLetterQueue"}
+    assert set(health["queues"]) == {
+        "DecideQueue",
+        "DecideDeadLetterQueue",
+        "InteractionClosedRuleDeadLetterQueue",
+        "OutcomesQueue",
+        "OutcomesDeadLetterQueue",
+        "FollowUpOutcomeRuleDeadLetterQueue",
+        "ReleaseDeadLetterQueue",
+    }
+    assert health["scheduler"]["failed_runs"] == 0
 
 
 def test_a_second_stack_on_a_busy_port_says_so(stack: LocalGovernor) -> None:

@@ -15,12 +15,15 @@ import pytest
 
 from shared.domain import engine
 from shared.domain.contacts import ContactLedger, FollowUp
-from shared.domain.decision import Action, Decision, DecisionInput, Reason, RuleCheck, decision_id_for
+from shared.domain.decision import Action, Decision, DecisionInput, Reason, RuleCheck, State, decision_id_for
 from shared.domain.events import InteractionClosed
 from shared.domain.policy import Caps, Enabled, Policy, Skip, Window, default_policy
 from tests.conftest import NOW, detail
 
-POLICY = default_policy()
+# The default policy, with surveys sent at once and no fatigue pause (these ledgers have no
+# outcomes, so every survey in them looks ignored): these tests pin each rule at the decision
+# instant; the survey delay, fatigue and the rest of the lifecycle are tested in test_lifecycle.py.
+POLICY = Policy.model_validate({**default_policy().document(), "survey_delay_minutes": 0, "fatigue": {"pause_days": 0}})
 EMPTY = ContactLedger("cust-1")
 SECOND = timedelta(seconds=1)
 MINUTE = timedelta(minutes=1)
@@ -53,11 +56,16 @@ def decide(
     return engine.decide(event, ledger, policy, now)
 
 
-def approve(ledger: ContactLedger, event: InteractionClosed, now: datetime, policy: Policy = POLICY) -> ContactLedger:
-    """The ledger once the engine's approval of `event` at `now` is committed."""
+def approve(
+    ledger: ContactLedger, event: InteractionClosed, now: datetime, policy: Policy = POLICY, *, release: bool = True
+) -> ContactLedger:
+    """The ledger once the engine's approval of `event` at `now` is committed and, unless told
+    otherwise, released at its send time (a follow-up held by quiet hours is otherwise pending,
+    and a newer interaction would supersede it)."""
     decision = engine.decide(event, ledger, policy, now)
     assert decision.approved, decision.reasons
-    return ledger.after(decision, policy.ledger_retention, now)
+    after = ledger.after(decision, policy.ledger_retention, now)
+    return after.released(decision.decision_id) if release and decision.state is State.PENDING else after
 
 
 def sent(*followups: tuple[Action, datetime]) -> ContactLedger:
@@ -96,10 +104,12 @@ def test_a_solved_interaction_with_no_history_gets_a_survey_now() -> None:
     # And every rule it went through passed and is explained
     assert all(c.passed for c in decision.explanation)
     assert [c.rule for c in decision.explanation] == [
+        "supersedes",
         "opt_out",
         "one_follow_up_per_interaction",
         "skip_outcomes",
         "max_event_age",
+        "survey_delay",
         "quiet_hours",
         "callback_triggers",
         "survey_enabled",
@@ -107,6 +117,9 @@ def test_a_solved_interaction_with_no_history_gets_a_survey_now() -> None:
         "excluded_segments",
         "min_handle_time",
         "survey_sample",
+        "survey_freshness",
+        "survey_cooldown_after_response",
+        "survey_fatigue",
         "survey_cap_30_days",
         "survey_cap_365_days",
         "min_gap_before_survey",
@@ -231,8 +244,8 @@ def test_an_abandoned_interaction_is_only_skipped_because_of_the_policy() -> Non
 @pytest.mark.parametrize(
     ("age", "action", "reasons"),
     [
-        (72 * HOUR - SECOND, Action.SURVEY, (Reason.SURVEY_ELIGIBLE,)),
-        (72 * HOUR, Action.SURVEY, (Reason.SURVEY_ELIGIBLE,)),
+        (72 * HOUR - SECOND, Action.CALLBACK, (Reason.CALLBACK_UNRESOLVED,)),
+        (72 * HOUR, Action.CALLBACK, (Reason.CALLBACK_UNRESOLVED,)),
         (72 * HOUR + SECOND, Action.NONE, (Reason.STALE_EVENT,)),
         (10 * DAY, Action.NONE, (Reason.STALE_EVENT,)),
     ],
@@ -241,15 +254,16 @@ def test_an_abandoned_interaction_is_only_skipped_because_of_the_policy() -> Non
 def test_an_interaction_closed_more_than_72_hours_ago_is_stale(
     age: timedelta, action: Action, reasons: tuple[Reason, ...]
 ) -> None:
-    # Given an interaction closed `age` before now
-    event = closed(closed_at=(NOW - age).isoformat())
+    # Given an unsolved interaction closed `age` before now (a survey has its own, shorter
+    # freshness limit: test_lifecycle.py)
+    event = unsolved(closed_at=(NOW - age).isoformat())
     # When the engine decides
     decision = decide(event)
     # Then up to exactly 72 h it is followed up, beyond it is stale
     assert decision.action is action
     assert decision.reasons == reasons
     age_check = check(decision, "max_event_age")
-    assert age_check.passed is (action is Action.SURVEY)
+    assert age_check.passed is (action is Action.CALLBACK)
     assert age_check.figures["limit_hours"] == 72
 
 
@@ -526,14 +540,16 @@ def test_the_cooldown_explains_the_last_contact_and_the_next_eligible_time_which
 
 
 def test_a_follow_up_scheduled_later_also_blocks_a_survey_within_72_hours_before_it() -> None:
-    # Given a survey deferred by quiet hours to tomorrow 09:00 UTC, decided at 21:00
+    # Given a survey deferred by quiet hours to tomorrow 09:00 UTC, decided at 21:00, still pending
     evening = utc(2026, 11, 22, 21)
-    ledger = approve(EMPTY, closed(1, evening), evening)
+    ledger = approve(EMPTY, closed(1, evening), evening, release=False)
     assert ledger.followups[0].send_at == utc(2026, 11, 23, 9)
-    # When at 23:00 UTC a callback, then a survey for a customer in Los Angeles (15:00 local) come
-    late = utc(2026, 11, 22, 23)
-    callback = decide(unsolved(2, late, customer_timezone="America/Los_Angeles"), ledger, late)
-    survey = decide(closed(3, late, customer_timezone="America/Los_Angeles"), ledger, late)
+    # When at 23:00 UTC a callback, then a survey for a customer in Los Angeles (15:00 local) come,
+    # for interactions that closed before interaction 1 (delivered late, so they supersede nothing)
+    late, before = utc(2026, 11, 22, 23), (evening - 2 * MINUTE).isoformat()
+    callback = decide(unsolved(2, late, customer_timezone="America/Los_Angeles", closed_at=before), ledger, late)
+    survey = decide(closed(3, late, customer_timezone="America/Los_Angeles", closed_at=before), ledger, late)
+    assert callback.supersedes == survey.supersedes == ()
     # Then the callback goes now, but the survey is refused: it would come 10 h before another one
     assert (callback.action, callback.send_at) == (Action.CALLBACK, late)
     assert survey.reasons == (Reason.SURVEY_CAP_REACHED, Reason.CONTACT_COOLDOWN)
@@ -543,10 +559,10 @@ def test_a_follow_up_scheduled_later_also_blocks_a_survey_within_72_hours_before
 
 
 def test_an_interaction_re_closed_after_a_follow_up_gets_nothing_more() -> None:
-    # Given a survey approved for interaction 1
-    first = engine.decide(closed(1, NOW - 10 * DAY), EMPTY, POLICY, NOW - 10 * DAY)
+    # Given a callback approved for interaction 1
+    first = engine.decide(unsolved(1, NOW - 10 * DAY), EMPTY, POLICY, NOW - 10 * DAY)
     ledger = EMPTY.after(first, POLICY.ledger_retention, NOW - 10 * DAY)
-    # When the interaction is re-closed three times, now unsolved and with no cap in the way
+    # When the interaction is re-closed three times, still unsolved and with no cap in the way
     decisions = [
         decide(unsolved(1, NOW + k * DAY, event_id=f"evt-reclose-{k}", reopen_count=k + 1), ledger, NOW + k * DAY)
         for k in range(3)

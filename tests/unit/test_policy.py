@@ -391,7 +391,8 @@ def test_contact_state_uses_the_override_of_the_scope_it_is_asked_about() -> Non
     policy = Policy.model_validate(VIP_SURVEYS_QUARTERLY)
     first = engine.decide(event(1, segment="vip"), ContactLedger("cust-1"), policy, NOW)
     assert first.action == "survey" and first.send_at is not None
-    ledger = ContactLedger("cust-1").after(first, policy.ledger_retention, NOW)
+    # (held by the survey delay, then released at its send time)
+    ledger = ContactLedger("cust-1").after(first, policy.ledger_retention, NOW).released(first.decision_id)
     # When an admin asks for the customer's state as a vip
     state = contact_state(ledger, policy, NOW + timedelta(days=1), {"segment": "vip", "from": "query"})
     # Then the next survey is 90 days on, under the override's window, and the scope is named
@@ -402,7 +403,7 @@ def test_contact_state_uses_the_override_of_the_scope_it_is_asked_about() -> Non
         ["90 days"],
     )
     # And a vip interaction decided at exactly that time gets its survey; a second earlier, not
-    late = event(2, segment="vip", closed_at=(allowed - timedelta(minutes=5)).isoformat())
+    late = event(2, segment="vip", closed_at=(allowed - timedelta(hours=3)).isoformat())
     assert engine.decide(late, ledger, policy, allowed).action == "survey"
     assert engine.decide(late, ledger, policy, allowed - timedelta(seconds=1)).reasons[0] == "SURVEY_CAP_REACHED"
     # And the base policy (no scope) still says 30 days
