@@ -20,7 +20,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import ValidationError, parse
 
 from shared import faults, wiring
-from shared.adapters import aws
+from shared.adapters import dead_letters
 from shared.adapters.clock import Clock
 from shared.adapters.envelope import InteractionClosedEnvelope
 from shared.config import settings
@@ -138,21 +138,7 @@ class DecideBatch:
         if not queue_url:
             raise RuntimeError("DEAD_LETTER_QUEUE_URL is not set; cannot park an event")
         message_id = record["messageId"]
-        try:
-            aws.client("sqs").send_message(
-                QueueUrl=queue_url,
-                MessageBody=record.get("body", ""),
-                MessageAttributes={
-                    "governor_error": {"DataType": "String", "StringValue": code},
-                    "governor_fields": {"DataType": "String", "StringValue": ",".join(fields) or "-"},
-                    "governor_message": {"DataType": "String", "StringValue": message[:1000]},
-                    "governor_source_message_id": {"DataType": "String", "StringValue": message_id},
-                },
-            )
-        except aws.AWS_ERRORS as error:
-            if not aws.retryable(error):
-                raise
-            logger.warning("parking failed", extra={"message_id": message_id, "error": type(error).__name__})
+        if not dead_letters.park(queue_url, record, code, fields, message):
             return False
         if code == "INVALID_EVENT":
             logger.warning("invalid event parked", extra={"message_id": message_id, "fields": fields})

@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.parser import ValidationError, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared import wiring
-from shared.adapters import aws
+from shared.adapters import dead_letters
 from shared.adapters.envelope import FollowUpOutcomeEnvelope
 from shared.config import settings
 from shared.domain.errors import field_problems
@@ -49,21 +49,7 @@ def park(record: dict[str, Any], code: str, fields: list[str], message: str) -> 
     """Sends the untouched body to the dead-letter queue with the reason, for inspection and
     redrive; False (the record is retried) if SQS could not take it."""
     message_id = record["messageId"]
-    try:
-        aws.client("sqs").send_message(
-            QueueUrl=settings().dead_letter_queue_url,
-            MessageBody=record.get("body", ""),
-            MessageAttributes={
-                "governor_error": {"DataType": "String", "StringValue": code},
-                "governor_fields": {"DataType": "String", "StringValue": ",".join(fields) or "-"},
-                "governor_message": {"DataType": "String", "StringValue": message[:1000]},
-                "governor_source_message_id": {"DataType": "String", "StringValue": message_id},
-            },
-        )
-    except aws.AWS_ERRORS as error:
-        if not aws.retryable(error):
-            raise
-        logger.warning("parking failed", extra={"message_id": message_id, "error": type(error).__name__})
+    if not dead_letters.park(settings().dead_letter_queue_url or "", record, code, fields, message):
         return False
     logger.warning("outcome refused and parked", extra={"message_id": message_id, "code": code})
     metrics.add_metric(name="RefusedOutcomes", unit=MetricUnit.Count, value=1)
