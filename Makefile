@@ -11,7 +11,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 help:
 	@echo "make run    - serve the governor on moto (http://127.0.0.1:8765), replay the sample events, keep serving"
 	@echo "make test   - lint, type-check, cfn-lint the translated template, run the whole suite"
-	@echo "make bench  - benchmarks (engine speed, AWS requests per event, local stack, simulation)"
+	@echo "make bench  - benchmarks and issue 12's goals with same-run baselines (engine, cold imports, requests, local stack, simulation, cost, replay flatness)"
 	@echo "make stress - 64 concurrent deciders (threads and processes) over 1,000 events, then an audit"
 	@echo "make bench-replay - replay 20,000 generated events through the local stack; first vs last 2,000 rate"
 
@@ -67,8 +67,10 @@ stress: $(STAMP)
 	STRESS_EVENTS=1000 STRESS_THREADS=32 STRESS_PROCESSES=4 STRESS_THREADS_PER_PROCESS=8 \
 		$(BIN)/pytest --timeout 1800 tests/proof/test_concurrency_stress.py
 
+# Every part at the sizes bench/run.py chose (printed first; ~15-20 minutes on 2 cores). Smaller or
+# skipped parts: make bench ARGS="--skip-replay --cost-events 500" (python -m bench.run --help).
 bench: $(STAMP)
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run $(ARGS)
 
 # `governor replay --in-process` of 20,000 generated events: decided events/s over the first and the
 # last 2,000 (flat = the emulator's per-request cost does not grow with its tables and queues).

@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench import workload
-from bench.emulator import REGION, Emulator, emulator
+from bench.emulator import LOG_STREAM, REGION, Emulator, LogStream, emulator, log_stream
 
 PRESENT = datetime(2026, 6, 1, tzinfo=UTC)  # the history ends here, the measured events start here
 HISTORY_DAYS = 913  # ~2.5 years of past interactions: older than any window, so pruning is exercised
@@ -90,14 +90,35 @@ class PopulationResult:
     ledger_entries_max: int
     ledger_bytes_max: int
     clients_unchanged: bool
+    stream_invocations: int = 0  # LogStreamFunction invocations (0: the log has no stream)
 
     def calls(self, service: str, *operations: str) -> int:
+        """The decide function's calls (and, with no operation named, every call of the service)."""
         found = 0
         for name, n in self.product.items():
             in_service, _, operation = name.partition(".")
             if in_service == service and (not operations or operation in operations):
                 found += n
         return found
+
+    @property
+    def stream_counts_once_per_batch(self) -> bool:
+        """The log stream function, per invocation: at most one receipt read and one counting
+        transaction (none of either without a stream)."""
+        invocations = self.stream_invocations
+        return (
+            self.calls("dynamodb", f"GetItem:{LOG_STREAM}") <= invocations
+            and self.calls("dynamodb", f"TransactWriteItems:{LOG_STREAM}") <= invocations
+        )
+
+    def calls_by_any_function(self, service: str, operation: str) -> int:
+        """Calls of one operation by the decide function and the log stream function alike."""
+        return self.calls(service, operation, f"{operation}:{LOG_STREAM}")
+
+    @property
+    def stream_requests(self) -> dict[str, int]:
+        """What the log stream function asked of AWS (publishing and counting), when there is one."""
+        return {name: n for name, n in self.product.items() if name.endswith(f":{LOG_STREAM}")}
 
     @property
     def approvals(self) -> int:
@@ -137,6 +158,20 @@ class PopulationResult:
             "scheduler.CreateSchedule",
             "scheduler.DeleteSchedule",
         }
+        # The log stream function (when the log has a stream): publishes and counts what was committed.
+        # Per stream batch: the count's receipt read (GetItem) and one counting transaction; per
+        # record: its announcement (PutEvents, ten entries a request), a held follow-up's schedule, a
+        # superseded one's schedule deletion.
+        expected |= {
+            f"{name}:{LOG_STREAM}"
+            for name in (
+                "events.PutEvents",
+                "dynamodb.TransactWriteItems",
+                "dynamodb.GetItem",
+                "scheduler.CreateSchedule",
+                "scheduler.DeleteSchedule",
+            )
+        }
         return {name: n for name, n in self.product.items() if name not in expected}
 
     # Requests driven by the lifecycle (issue 11), one per held or superseded follow-up: how many
@@ -151,11 +186,12 @@ class PopulationResult:
         its log entry (to announce it cancelled); each batch publishes its decisions plus the
         cancellations they caused, in ceil(entries / 10) PutEvents (ten entries a request)."""
         return (
-            self.calls("scheduler", "CreateSchedule") == self.held
-            and self.calls("scheduler", "DeleteSchedule") == self.cancellations
-            and self.calls("dynamodb", "GetItem") == self.cancellations
+            self.calls_by_any_function("scheduler", "CreateSchedule") == self.held
+            and self.calls_by_any_function("scheduler", "DeleteSchedule") == self.cancellations
+            # with the log's stream, the cancelled entry's image comes with the stream: no read
+            and self.calls("dynamodb", "GetItem") <= self.cancellations
             and self.put_events_entries == self.events + self.cancellations
-            and self.calls("events", "PutEvents") == self.put_events_needed
+            and self.calls_by_any_function("events", "PutEvents") == self.put_events_needed
         )
 
     @property
@@ -164,7 +200,7 @@ class PopulationResult:
         the lifecycle's requests (LIFECYCLE) apart."""
         kinds: Counter[str] = Counter()
         for name, n in self.product.items():
-            if name in self.LIFECYCLE:
+            if name.removesuffix(f":{LOG_STREAM}") in self.LIFECYCLE:
                 continue
             kinds["dynamodb.write" if name.partition(".")[2] in DYNAMODB_WRITES else name] += n
         return {kind: n / self.events for kind, n in sorted(kinds.items())}
@@ -183,11 +219,11 @@ class PopulationResult:
 
     @property
     def put_events_per_batch(self) -> float:
-        return self.calls("events", "PutEvents") / self.batches
+        return self.calls_by_any_function("events", "PutEvents") / self.batches
 
     @property
     def put_events_per_event(self) -> float:
-        return self.calls("events", "PutEvents") / self.events
+        return self.calls_by_any_function("events", "PutEvents") / self.events
 
     @property
     def requests_per_event(self) -> float:
@@ -246,15 +282,21 @@ class PopulationResult:
             "ms_outside_aws_calls_per_decision": self.ms_outside_aws_per_decision,
             "ms_per_call": self.ms_per_call,
             "harness_requests": self.harness,
+            "log_stream_invocations": self.stream_invocations,
+            "log_stream_requests": self.stream_requests,
             "ledger_entries_max": self.ledger_entries_max,
             "ledger_item_bytes_max": self.ledger_bytes_max,
             "product_clients_unchanged": self.clients_unchanged,
         }
 
 
-def measure(events: int = 1000, histories: tuple[int, ...] = (1, 1000), seed: int = 11) -> list[PopulationResult]:
-    """One result per history size, each on its own fresh emulator, same number of measured events."""
-    return [measure_population(population(history, events), seed=seed) for history in histories]
+def measure(
+    events: int = 1000, histories: tuple[int, ...] = (1, 1000), seed: int = 11, max_customers: int = 10
+) -> list[PopulationResult]:
+    """One result per history size, each on its own fresh emulator, same number of measured events
+    (a long history: `max_customers` customers share them; requests per event do not depend on how
+    many customers there are, only the time to decide their history does)."""
+    return [measure_population(population(history, events, max_customers), seed=seed) for history in histories]
 
 
 def measure_population(pop: Population, seed: int = 11) -> PopulationResult:
@@ -264,13 +306,16 @@ def measure_population(pop: Population, seed: int = 11) -> PopulationResult:
     history = _timeline(rng, customers, pop.history, start=history_start, days=HISTORY_DAYS, tag="past")
     measured = _timeline(rng, customers, pop.events_per_customer, start=PRESENT, days=MEASURED_DAYS, tag="now")
     with emulator() as bench, _quiet_product():
+        stream = log_stream(bench.stack, lambda: bench.product.seconds)
         started = time.perf_counter()
         _decide_history(history)
+        if stream is not None:
+            stream.skip()  # the history is not announced (as before the stream)
         history_seconds = time.perf_counter() - started
         history_requests = bench.product.by_operation()
         bench.product.clear()
         bench.harness.clear()
-        run = _replay(bench, measured)
+        run = _replay(bench, measured, stream)
         counted = bench.product
         ledgers = _ledger_sizes(bench, [cid for cid, _ in customers])
         return PopulationResult(
@@ -295,6 +340,7 @@ def measure_population(pop: Population, seed: int = 11) -> PopulationResult:
             ledger_entries_max=max(entries for entries, _ in ledgers),
             ledger_bytes_max=max(size for _, size in ledgers),
             clients_unchanged=bench.product_clients_unchanged(),
+            stream_invocations=run.get("stream_invocations", 0),
         )
 
 
@@ -331,7 +377,9 @@ def _decide_history(details: list[dict[str, Any]]) -> None:
             governor.decide(event)
 
 
-def _replay(bench: Emulator, details: list[dict[str, Any]], window: int = INGEST_WINDOW) -> dict[str, Any]:
+def _replay(
+    bench: Emulator, details: list[dict[str, Any]], stream: LogStream | None = None, window: int = INGEST_WINDOW
+) -> dict[str, Any]:
     """Upstream puts `window` events on the bus (PutEvents in tens), the poller drains the queue, and
     so on: the queue holds what a live stream would, not the whole replay at once (moto's SQS scans
     every message it holds on each send, so a queue of a thousand would time moto, not the product)."""
@@ -339,7 +387,7 @@ def _replay(bench: Emulator, details: list[dict[str, Any]], window: int = INGEST
     seconds = 0.0
     for start in range(0, len(details), window):
         _put_on_bus(bench, details[start : start + window])
-        seconds += _drain(bench, run)
+        seconds += _drain(bench, run, stream)
     run["redelivered"] = run["records"] - len(details)
     return {**run, "seconds": seconds}
 
@@ -362,9 +410,11 @@ def _put_on_bus(bench: Emulator, details: list[dict[str, Any]]) -> None:
             raise RuntimeError(f"EventBridge refused {answer['FailedEntryCount']} events")
 
 
-def _drain(bench: Emulator, run: Counter[str]) -> float:
+def _drain(bench: Emulator, run: Counter[str], stream: LogStream | None = None) -> float:
     """Lambda's SQS event source: receive up to ten, invoke the handler, delete what succeeded, make
-    failed records visible again at once. Returns the seconds spent in the handler."""
+    failed records visible again at once; then, when the log has a stream, its function on what the
+    batch committed (a stream batch of about ten records: what a 1-second batching window sees at
+    ~1 million events a day). Returns the seconds spent in the handlers."""
     from functions.decide.app import handler
     from infra.lambda_runtime import LambdaContext, acknowledge, receive_batch, sqs_event
 
@@ -378,6 +428,14 @@ def _drain(bench: Emulator, run: Counter[str]) -> float:
         started = time.perf_counter()
         response = handler(sqs_event(messages, arn, REGION), LambdaContext("decide"))
         seconds += time.perf_counter() - started
+        if stream is not None:
+            bench.product.label = LOG_STREAM
+            try:
+                took = stream.drain()
+            finally:
+                bench.product.label = None
+            seconds += took.seconds
+            run["stream_invocations"] += took.count
         run["batches"] += 1
         # PutEvents takes ten entries a request: what this batch published needs ceil(entries / 10).
         run["put_events_needed"] += -(-(bench.product.entries[("events", "PutEvents")] - entries_before) // 10)

@@ -12,8 +12,8 @@ import contextlib
 import os
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from infra.local import emulator as emulator_module
@@ -29,6 +29,8 @@ BASE_ENVIRONMENT = {
     "POWERTOOLS_TRACE_DISABLED": "true",
 }
 UNSET = ("AWS_ENDPOINT_URL", "AWS_PROFILE")
+
+LOG_STREAM = "log-stream"  # the label of the log stream function's requests (RequestCounter.label)
 
 EMULATOR_NOTES = (
     "moto in-process (mock_aws), resources created by infra.local.provision from template.yaml",
@@ -49,6 +51,9 @@ class RequestCounter:
     timed: defaultdict[tuple[str, str], float] = field(default_factory=lambda: defaultdict(float))  # seconds
     clients: list[Any] = field(default_factory=list)
     _counting_next: bool = False  # the next TransactWriteItems is the per-batch stats count
+    # While set, calls are recorded as "Operation:label": the log stream function's (LOG_STREAM)
+    # requests apart from the decide function's.
+    label: str | None = None
 
     def attach(self, client: Any) -> None:
         events = client.meta.events
@@ -103,6 +108,8 @@ class RequestCounter:
         name = self._name(model)
         if self._counting_next and name[1] == "TransactWriteItems":
             name, self._counting_next = (name[0], "TransactWriteItems:counting"), False
+        if self.label:
+            name = (name[0], f"{name[1]}:{self.label}")
         self.calls[name] += 1
         context["bench_started"] = time.perf_counter()
         context["bench_name"] = name
@@ -159,6 +166,7 @@ def emulator() -> Iterator[Emulator]:
     import boto3
     from moto import mock_aws
 
+    from infra import template
     from infra.local.provision import provision
     from shared import wiring
     from shared.adapters import aws
@@ -169,7 +177,10 @@ def emulator() -> Iterator[Emulator]:
         with mock_aws():
             session = boto3.session.Session(region_name=REGION)
             stack = provision(session)
-            os.environ.update(stack.environment("DecideFunction"))
+            # Every function runs in this process (decide, the log stream's, release), as in the
+            # local stack: each one's variables, the decide function's last.
+            for function in (*sorted(set(template.handlers()) - {"DecideFunction"}), "DecideFunction"):
+                os.environ.update(stack.environment(function))
             wiring.reset()
             wiring.use_clock(EventClock())
             product, harness = RequestCounter(), RequestCounter()
@@ -187,3 +198,82 @@ def emulator() -> Iterator[Emulator]:
         os.environ.clear()
         os.environ.update(saved)
         wiring.reset()
+
+
+@dataclass
+class Invocations:
+    """Lambda invocations of one function and their handler wall time."""
+
+    count: int = 0
+    seconds: float = 0.0
+    outside_aws_seconds: float = 0.0  # of that, outside the metered AWS calls
+
+    def since(self, before: Invocations) -> Invocations:
+        return Invocations(
+            self.count - before.count,
+            self.seconds - before.seconds,
+            self.outside_aws_seconds - before.outside_aws_seconds,
+        )
+
+
+@dataclass
+class TimedHandler:
+    """A function's handler, counted and timed; `in_aws` reads the seconds spent in metered AWS calls
+    so far, to tell the function's own time from its calls'."""
+
+    handler: Callable[[dict[str, Any], Any], Any]
+    in_aws: Callable[[], float]
+    calls: Invocations = field(default_factory=Invocations)
+
+    def __call__(self, event: dict[str, Any], context: Any) -> Any:
+        in_aws = self.in_aws()
+        started = time.perf_counter()
+        try:
+            return self.handler(event, context)
+        finally:
+            took = time.perf_counter() - started
+            self.calls.count += 1
+            self.calls.seconds += took
+            self.calls.outside_aws_seconds += took - (self.in_aws() - in_aws)
+
+
+@dataclass
+class LogStream:
+    """The decision log's stream consumer (LogStreamFunction), as the local stack runs it
+    (infra.local.streams: Lambda's event source mapping), for a bench on `emulator()`: `drain()`
+    hands it every record committed since the last drain, as Lambda would, and answers its
+    invocations and time. Its stream reads are free (Lambda's) and not counted; what the function
+    asks of AWS goes through the product's clients, counted like the decide function's."""
+
+    poller: Any
+    timed: TimedHandler
+
+    def drain(self) -> Invocations:
+        before = replace(self.timed.calls)
+        self.poller.drain()
+        return self.timed.calls.since(before)
+
+    def skip(self) -> None:
+        """Moves past every record committed so far without handing it to the function (a
+        history decided before the measured events, announced by nobody, as before the stream)."""
+        handler, self.poller.handler = self.poller.handler, lambda event, context: {"batchItemFailures": []}
+        try:
+            self.poller.drain()
+        finally:
+            self.poller.handler = handler
+
+
+def log_stream(stack: Any, in_aws: Callable[[], float]) -> LogStream | None:
+    """The decision log's stream consumer of this stack, or None while the template has none (the
+    decide function then publishes and counts itself)."""
+    try:
+        from infra.local import streams
+    except ImportError:
+        return None
+    sources = [s for s in streams.stream_sources() if s.table == "DecisionLogTable"]
+    if not sources:
+        return None
+    poller = streams.log_stream(stack)
+    timed = TimedHandler(sources[0].load(), in_aws)
+    poller.handler = timed
+    return LogStream(poller, timed)

@@ -31,14 +31,14 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench import workload
 from bench.aws_path import HISTORY_DAYS, MEASURED_DAYS, PRESENT, _quiet_product
 from bench.cost import SQS_CHUNK, UnitMeter, Usage
-from bench.emulator import REGION, emulator
+from bench.emulator import REGION, Invocations, LogStream, TimedHandler, emulator, log_stream
 
 BATCH = 10
 IDEMPOTENCY_TABLE = "naive-idempotency"
@@ -49,6 +49,18 @@ DESIGNS = ("ours", "naive")
 # PutEvents) and, for ours, the GetItem of its cancelled log entry (to announce it). Both designs
 # make the same schedule requests (checked); a longer history changes how many follow-ups are held
 # and superseded (fuller caps, other approvals), so these are left out of the flat-cost check.
+# The indexes each design pays for. The naive design answers the same admin questions (decisions of a
+# customer, by day and reason, exports, stats, simulation) from the same decision log table, so it has
+# the same global secondary indexes as the product's log (template.yaml, whatever they project; a
+# sparse index holds only the entries that carry its keys) and pays for them the same way (UnitMeter);
+# its own tables need none: the history is read by its key (Query on customer_id), the idempotency
+# table by its key. It also writes the product's log item (decision_log.to_item): a more compact
+# item or index projection lowers both designs' bills, which makes the ratio harder, not easier.
+INDEX_NOTES = (
+    "indexes: the naive design writes the product's decision log table, so it has, and pays for, the same global",
+    "  secondary indexes (template.yaml) for the same admin questions; its history table (customer_id, sent_at)",
+    "  and Powertools' idempotency table (id) are read by key and have none",
+)
 LIFECYCLE = ("dynamodb.GetItem", "events.PutEvents", "scheduler.CreateSchedule", "scheduler.DeleteSchedule")
 
 
@@ -132,15 +144,12 @@ class NaiveDecider:
                 return rows
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def _process(self, detail: dict[str, Any]) -> dict[str, Any]:
-        from shared.adapters import decision_log, publisher
-        from shared.domain import engine
+    @staticmethod
+    def _ledger(customer_id: str, rows: dict[str, dict[str, Any]]) -> Any:
+        """The engine's ledger built from the customer's whole history (never pruned)."""
         from shared.domain.contacts import ContactLedger, FollowUp
-        from shared.domain.decision import Action, CancelReason, Decision, State, format_utc
-        from shared.domain.events import InteractionClosed
+        from shared.domain.decision import Action, State
 
-        event = InteractionClosed.model_validate(detail)
-        rows = {item["decision_id"]["S"]: item for item in self._history(event.customer_id)}
         followups = tuple(
             FollowUp(
                 Action(item["kind"]["S"]),
@@ -153,7 +162,53 @@ class NaiveDecider:
             for item in rows.values()
             if item["state"]["S"] != str(State.CANCELLED)  # a cancelled follow-up frees its slot
         )
-        ledger = ContactLedger(event.customer_id, version=len(followups), followups=followups)
+        return ContactLedger(customer_id, version=len(followups), followups=followups)
+
+    def release(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        """The naive ReleaseFunction (a held follow-up's schedule fired): read the log entry, Query
+        the history, re-check with the same engine, then plain writes (history row, log entry) and a
+        PutEvents of the settled decision. Same read-then-write race as the decider."""
+        from shared.adapters import decision_log, publisher
+        from shared.domain import engine
+        from shared.domain.decision import State
+
+        decision_id = str(event["decision_id"])
+        found = self.dynamodb.get_item(
+            TableName=self.log_table, Key=decision_log.key(decision_id), ConsistentRead=True
+        ).get("Item")
+        if found is None:
+            return {"decision_id": decision_id, "changed": False}
+        decision = decision_log.from_item(found)
+        if decision.state is not State.PENDING:  # superseded (cancelled) at decision time
+            return {"decision_id": decision_id, "changed": False}
+        now = self.clock.now()
+        rows = {item["decision_id"]["S"]: item for item in self._history(decision.customer_id)}
+        ledger = self._ledger(decision.customer_id, rows)
+        state, reason, _ = engine.recheck(ledger.find(decision_id), decision, ledger, self.policy(), now)
+        row = rows[decision_id]
+        self.dynamodb.update_item(
+            TableName=HISTORY_TABLE,
+            Key={"customer_id": row["customer_id"], "sent_at": row["sent_at"]},
+            UpdateExpression="SET #state = :state",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={":state": {"S": str(state)}},
+        )
+        self.dynamodb.update_item(
+            TableName=self.log_table, **decision_log.state_update(decision_id, state, reason, now)
+        )
+        settled = decision.with_state(state, reason, now)
+        self.events.put_events(Entries=[publisher.entry(self.bus, settled)])
+        return {"decision_id": decision_id, "state": str(state), "changed": True}
+
+    def _process(self, detail: dict[str, Any]) -> dict[str, Any]:
+        from shared.adapters import decision_log, publisher
+        from shared.domain import engine
+        from shared.domain.decision import CancelReason, Decision, State, format_utc
+        from shared.domain.events import InteractionClosed
+
+        event = InteractionClosed.model_validate(detail)
+        rows = {item["decision_id"]["S"]: item for item in self._history(event.customer_id)}
+        ledger = self._ledger(event.customer_id, rows)
         now = self.clock.now(event)
         decision = engine.decide(event, ledger, self.policy(), now)
         cancelled: list[Decision] = []
@@ -237,33 +292,55 @@ def sqs_batch(details: list[dict[str, Any]], arn: str) -> dict[str, Any]:
 @dataclass
 class Run:
     design: str
-    meter: UnitMeter
+    meter: UnitMeter  # the decide path: the decide function (and, with a log stream, its function)
     events: int
     batches: int
     failed: int
-    seconds: float  # handler wall time
+    seconds: float  # decide handler wall time
     sqs_chunks: int
+    # The lifecycle: held follow-ups' schedules fired (one Scheduler invocation and one release
+    # function invocation each), with what they asked of AWS. Empty when not fired.
+    lifecycle: UnitMeter = field(default_factory=UnitMeter)
+    releases: Invocations = field(default_factory=Invocations)
+    stream: Invocations = field(default_factory=Invocations)  # LogStreamFunction on the decide path
+    lifecycle_stream: Invocations = field(default_factory=Invocations)  # ... on the releases' changes
+    outside_aws_seconds: float = 0.0  # decide handler time outside the metered AWS calls
+    lifecycle_fired: bool = False
 
-    def usage(self) -> Usage:
+    def meters(self, lifecycle: bool = False) -> list[UnitMeter]:
+        return [self.meter, self.lifecycle] if lifecycle else [self.meter]
+
+    def usage(self, lifecycle: bool = False) -> Usage:
+        """What the decide path used (the issue's baseline scope); with `lifecycle`, plus the releases."""
+        meters = self.meters(lifecycle)
+        functions = [self.stream, *((self.releases, self.lifecycle_stream) if lifecycle else ())]
         return Usage(
             events=self.events,
-            dynamodb_requests=self.meter.total("dynamodb"),
-            wru=self.meter.wru,
-            rru=self.meter.rru,
-            lambda_invocations=self.batches,
-            lambda_seconds=self.seconds,
+            dynamodb_requests=sum(m.total("dynamodb") for m in meters),
+            wru=sum(m.wru for m in meters),
+            rru=sum(m.rru for m in meters),
+            lambda_invocations=self.batches + sum(f.count for f in functions),
+            lambda_seconds=self.seconds + sum(f.seconds for f in functions),
             sqs_requests=self.sqs_chunks + 2 * self.batches,
-            eventbridge_requests=self.meter.total("events"),
-            eventbridge_chunks=self.meter.eventbridge_chunks,
+            eventbridge_requests=sum(m.total("events") for m in meters),
+            eventbridge_chunks=sum(m.eventbridge_chunks for m in meters),
+            index_wru=sum(m.index_wru for m in meters),
+            scheduler_invocations=self.releases.count if lifecycle else 0,
+            lambda_model_seconds=self.outside_aws_seconds
+            + sum(f.outside_aws_seconds for f in functions)
+            + sum(m.assumed_latency_seconds() for m in meters),
         )
 
-    def per_event(self) -> dict[str, float]:
-        """Requests per event by service (SQS from the batches)."""
+    def per_event(self, lifecycle: bool = False) -> dict[str, float]:
+        """Requests per event by service (SQS from the batches); Lambda invocations of every function."""
+        meters = self.meters(lifecycle)
+        functions = [self.stream, *((self.releases, self.lifecycle_stream) if lifecycle else ())]
         return {
-            "dynamodb": self.meter.total("dynamodb") / self.events,
-            "events": self.meter.total("events") / self.events,
+            "dynamodb": sum(m.total("dynamodb") for m in meters) / self.events,
+            "events": sum(m.total("events") for m in meters) / self.events,
+            "scheduler": sum(m.total("scheduler") for m in meters) / self.events,
             "sqs": (self.events + 2 * self.batches) / self.events,
-            "lambda": self.batches / self.events,
+            "lambda": (self.batches + sum(f.count for f in functions)) / self.events,
         }
 
     @property
@@ -287,7 +364,7 @@ class Run:
         return self.meter.rru - self.meter.rru_by["GetItem"]
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        found: dict[str, Any] = {
             "design": self.design,
             "events": self.events,
             "batches": self.batches,
@@ -295,39 +372,75 @@ class Run:
             "requests": dict(sorted(self.meter.calls.items())),
             "requests_per_event": self.per_event(),
             "wru_per_event": self.meter.wru / self.events,
+            "index_wru_per_event": self.meter.index_wru / self.events,
+            "index_wru_per_event_by_index": {k: v / self.events for k, v in sorted(self.meter.index_wru_by.items())},
             "rru_per_event": self.meter.rru / self.events,
             "bytes_written_per_event": self.meter.bytes_written / self.events,
             "bytes_read_per_event": self.meter.bytes_read / self.events,
             "ms_per_decision": self.ms_per_decision,
+            "log_stream_invocations": self.stream.count,
             "usage": self.usage().as_json(),
         }
+        if self.lifecycle_fired:
+            found["lifecycle"] = {
+                "releases_fired": self.releases.count,
+                "release_seconds": self.releases.seconds,
+                "log_stream_invocations": self.lifecycle_stream.count,
+                "requests": dict(sorted(self.lifecycle.calls.items())),
+                "wru": self.lifecycle.wru,
+                "index_wru": self.lifecycle.index_wru,
+                "rru": self.lifecycle.rru,
+                "requests_per_event_with_lifecycle": self.per_event(lifecycle=True),
+                "usage_with_lifecycle": self.usage(lifecycle=True).as_json(),
+            }
+        return found
+
+
+@dataclass
+class _Function:
+    """A function of the template as infra.local.schedules fires it: its handler, timed and counted."""
+
+    logical_id: str
+    timed: TimedHandler
+    timeout: float = 900.0
+
+    def load(self) -> Callable[[dict[str, Any], Any], Any]:
+        return self.timed
+
+
+Job = tuple[str, list[dict[str, Any]], list[dict[str, Any]], bool]  # design, past, measured, lifecycle
+END_OF_TIME = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 class _Design:
-    """One design on a fresh emulator: decide batches, count what it asked of AWS."""
+    """One design on a fresh emulator: decide batches, count what it asked of AWS; fire the held
+    follow-ups' schedules as they fall due (infra.local.schedules, the local stack's Scheduler)."""
 
     def __init__(self, design: str, bench: Any) -> None:
+        import boto3
+
+        from infra.local.schedules import ScheduleRunner
+        from shared import wiring
         from shared.adapters import aws
         from shared.config import settings
 
         self.design, self.bench = design, bench
         self.meter = UnitMeter()
+        self.lifecycle = UnitMeter(enabled=False)
         self.arn = bench.stack.names.get("DecideQueue", "decide")
+        session = boto3.session.Session(region_name=REGION)
+        release: Callable[[dict[str, Any], Any], Any]
         if design == "ours":
             from functions.decide.app import handler
+            from functions.release.app import handler as release
 
             self.handler: Callable[[dict[str, Any], Any], dict[str, Any]] = handler
-            for service in ("dynamodb", "events", "scheduler"):
-                self.meter.attach(aws.client(service))
+            clients = [aws.client(service) for service in ("dynamodb", "events", "scheduler")]
         else:
-            import boto3
-
-            session = boto3.session.Session(region_name=REGION)
             dynamodb, events = session.client("dynamodb"), session.client("events")
             scheduler = session.client("scheduler")
             create_tables(dynamodb)
-            for client in (dynamodb, events, scheduler):
-                self.meter.attach(client)
+            clients = [dynamodb, events, scheduler]
             config = settings()
             naive = NaiveDecider(
                 dynamodb,
@@ -337,33 +450,111 @@ class _Design:
                 log_table=config.decision_log_table,
                 retention=timedelta(days=config.decision_retention_days),
             )
-            self.handler = naive.handle
+            self.handler, release = naive.handle, naive.release
+        for client in clients:
+            self.meter.attach(client)
+            self.lifecycle.attach(client)
 
-    def run(self, details: list[dict[str, Any]]) -> Run:
+        def in_aws() -> float:
+            return self.meter.call_seconds + self.lifecycle.call_seconds
+
+        # The naive design publishes itself: it has no stream consumer (a stream on the shared log
+        # table would be read by nobody).
+        self.stream: LogStream | None = log_stream(bench.stack, in_aws) if design == "ours" else None
+        self.release = _Function("ReleaseFunction", TimedHandler(release, in_aws))
+        # EventBridge Scheduler itself: the harness's own (unmetered) clients list and delete schedules.
+        clock = wiring.current_clock()
+        self.scheduler = ScheduleRunner(
+            session.client("scheduler"),
+            bench.sqs,
+            {bench.stack.get_att("ReleaseFunction", "Arn"): self.release},
+            as_of=getattr(clock, "as_of", None),
+        )
+        self.decide_stream = Invocations()
+        self.lifecycle_stream = Invocations()
+
+    def run(self, details: list[dict[str, Any]], lifecycle: bool = False) -> Run:
         from infra.lambda_runtime import LambdaContext
 
         batches = failed = chunks = 0
-        seconds = 0.0
+        seconds = outside = 0.0
         for start in range(0, len(details), BATCH):
-            event = sqs_batch(details[start : start + BATCH], self.arn)
+            chunk = details[start : start + BATCH]
+            if lifecycle:  # every schedule due before this batch's first event fires first
+                self._fire(_decided_at(chunk[0]))
+            event = sqs_batch(chunk, self.arn)
             chunks += sum(math.ceil(len(r["body"].encode()) / SQS_CHUNK) for r in event["Records"])
+            in_aws = self.meter.call_seconds
             started = time.perf_counter()
             response = self.handler(event, LambdaContext("decide"))
-            seconds += time.perf_counter() - started
+            took = time.perf_counter() - started
+            seconds += took
+            outside += took - (self.meter.call_seconds - in_aws)
             batches += 1
             failed += len(response["batchItemFailures"])
-        return Run(self.design, self.meter, len(details), batches, failed, seconds, chunks)
+            self._drain(self.decide_stream)
+        if lifecycle:  # and then every follow-up still held, each as of its own send time
+            self._fire(END_OF_TIME)
+        return Run(
+            self.design,
+            self.meter,
+            len(details),
+            batches,
+            failed,
+            seconds,
+            chunks,
+            lifecycle=self.lifecycle,
+            releases=self.release.timed.calls,
+            stream=self.decide_stream,
+            lifecycle_stream=self.lifecycle_stream,
+            outside_aws_seconds=outside,
+            lifecycle_fired=lifecycle,
+        )
+
+    def clear(self) -> None:
+        self.meter.clear()
+        self.lifecycle.clear()
+        self.release.timed.calls = Invocations()
+        self.decide_stream, self.lifecycle_stream = Invocations(), Invocations()
+
+    def _fire(self, until: datetime) -> None:
+        self.meter.enabled, self.lifecycle.enabled = False, True
+        try:
+            self.scheduler.run_due(until)
+            self._drain(self.lifecycle_stream)
+        finally:
+            self.meter.enabled, self.lifecycle.enabled = True, False
+
+    def _drain(self, into: Invocations) -> None:
+        """The log stream's function on what was just committed (it publishes and counts it), as
+        Lambda's event source mapping would hand it over: about one batch of ten decisions a
+        stream batch, what a 1-second batching window sees at ~1 million events a day."""
+        if self.stream is not None:
+            took = self.stream.drain()
+            into.count += took.count
+            into.seconds += took.seconds
+            into.outside_aws_seconds += took.outside_aws_seconds
 
 
-def _run(design: str, past: list[dict[str, Any]], measured: list[dict[str, Any]]) -> tuple[Run, float]:
+def _decided_at(detail: dict[str, Any]) -> datetime:
+    """When the event clock decides this detail: closed_at + its delay (shared.adapters.clock.EventClock)."""
+    from shared.adapters.clock import EventClock
+
+    closed = datetime.fromisoformat(str(detail["closed_at"]).replace("Z", "+00:00"))
+    return closed.astimezone(UTC) + EventClock.delay
+
+
+def _run(
+    design: str, past: list[dict[str, Any]], measured: list[dict[str, Any]], lifecycle: bool = False
+) -> tuple[Run, float]:
     with emulator() as bench, _quiet_product():
         runner = _Design(design, bench)
         started = time.perf_counter()
         if past:
-            runner.run(past)
+            runner.run(past, lifecycle)
         history_seconds = time.perf_counter() - started
-        runner.meter.clear()
-        return runner.run(measured), history_seconds
+        runner.clear()
+        return runner.run(measured, lifecycle), history_seconds
 
 
 def _timeline(
@@ -388,9 +579,16 @@ class CostResult:
     customers: int
     ours: Run
     naive: Run
-    same_decisions: bool
+    same_decisions: bool  # on the decide path, and, with the lifecycle, every release and cancellation
     compared: int
     seconds: float
+    lifecycle: bool = False  # the held follow-ups' schedules were fired (releases priced)
+    same_settlements: bool = True  # what the releases published, byte for byte
+
+    @property
+    def held(self) -> int:
+        """Schedules fired (one per follow-up held at decision time), the same for both designs."""
+        return self.ours.releases.count
 
 
 @dataclass
@@ -403,15 +601,28 @@ class HistoryLevel:
     same_decisions: bool
 
 
-def measure_cost(events: int = 10_000, events_per_customer: int = 10, seed: int = 5) -> CostResult:
+def measure_cost(
+    events: int = 10_000, events_per_customer: int = 10, seed: int = 5, lifecycle: bool = True
+) -> CostResult:
+    """Both designs over the same events; with `lifecycle`, every held follow-up's schedule fires as
+    it falls due (and those still held at the end, as of their send times), releases priced apart."""
     started = time.perf_counter()
     rng = random.Random(seed)
     customers = max(1, events // events_per_customer)
     details = _timeline(rng, customers, events_per_customer, PRESENT, MEASURED_DAYS, who="cost", tag="now")[:events]
-    (ours, _), (naive, _) = _in_parallel([("ours", [], details), ("naive", [], details)])
+    (ours, _), (naive, _) = _in_parallel([("ours", [], details, lifecycle), ("naive", [], details, lifecycle)])
     same = ours.meter.published == naive.meter.published and len(ours.meter.published) == len(details)
+    settled = ours.lifecycle.published == naive.lifecycle.published and ours.releases.count == naive.releases.count
     return CostResult(
-        len(details), customers, ours, naive, same, len(naive.meter.published), time.perf_counter() - started
+        len(details),
+        customers,
+        ours,
+        naive,
+        same and settled,
+        len(naive.meter.published),
+        time.perf_counter() - started,
+        lifecycle=lifecycle,
+        same_settlements=settled,
     )
 
 
@@ -419,7 +630,7 @@ def measure_histories(
     levels: tuple[int, ...] = (1, 100, 1000), customers: int = 1, events_per_customer: int = 50, seed: int = 7
 ) -> list[HistoryLevel]:
     found = []
-    jobs: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]]]] = []
+    jobs: list[Job] = []
     for history in levels:
         rng = random.Random(f"{seed}-{history}")
         start = PRESENT - timedelta(days=HISTORY_DAYS)
@@ -428,8 +639,10 @@ def measure_histories(
         measured = _timeline(
             rng_now, customers, events_per_customer, PRESENT, MEASURED_DAYS, who=f"h{history}", tag="now"
         )
-        jobs += [(design, past, measured) for design in DESIGNS]
-    done = iter([_job(job) for job in jobs])  # one at a time: times per decision are compared
+        jobs += [(design, past, measured, False) for design in DESIGNS]
+    # Level by level, the two designs side by side (two processes): every level runs under the same
+    # conditions, so a design's time per decision compares across levels; half the wall time.
+    done = iter([found for level in range(len(levels)) for found in _in_parallel(jobs[2 * level : 2 * level + 2])])
     for history in levels:
         runs, seconds = {}, {}
         for design in DESIGNS:
@@ -439,12 +652,12 @@ def measure_histories(
     return found
 
 
-def _job(job: tuple[str, list[dict[str, Any]], list[dict[str, Any]]]) -> tuple[Run, float]:
+def _job(job: Job) -> tuple[Run, float]:
     return _run(*job)
 
 
-def _in_parallel(jobs: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]]]]) -> list[tuple[Run, float]]:
-    """Each (design, past, measured) on its own fresh moto in its own process (they share nothing)."""
+def _in_parallel(jobs: list[Job]) -> list[tuple[Run, float]]:
+    """Each (design, past, measured, lifecycle) on its own fresh moto in its own process (they share nothing)."""
     workers = min(len(jobs), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2)
     if workers <= 1:
         return [_job(job) for job in jobs]

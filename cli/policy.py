@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
+import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-from cli.api import OK, REFUSED, Api, add_api_options, run_command, table
+from cli.api import OK, REFUSED, UNAVAILABLE, Api, add_api_options, run_command, table
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -70,11 +73,91 @@ def apply(api: Api, args: argparse.Namespace) -> int:
 
 
 def simulate(api: Api, args: argparse.Namespace) -> int:
+    if args.job:
+        return simulate_job(api, args)
     body, _ = api.call("POST", "/policy/simulate", {"policy": load(args.file), "days": args.days})
+    return report(body, args)
+
+
+def simulate_job(api: Api, args: argparse.Namespace) -> int:
+    """Any window up to the log's retention, as a job: started, followed with a progress line on
+    stderr (the estimate as soon as it is known), then answered as `simulate` answers."""
+    # One key per command: a start the network lost and urllib retried names the same job.
+    key = f"cli-{uuid.uuid4().hex}"
+    started, _ = api.call(
+        "POST", "/policy/simulations", {"policy": load(args.file), "days": args.days}, {"Idempotency-Key": key}
+    )
+    print(f"simulation job {started['job_id']} started", file=sys.stderr)
+    if args.no_wait:
+        print(json.dumps(started) if args.json else started["job_id"])
+        return OK
+    progress = Progress(sys.stderr)
+    deadline = time.monotonic() + args.timeout
+    while True:
+        job, _ = api.call("GET", started["status_url"])
+        progress.show(job)
+        if job["status"] != "running":
+            break
+        if time.monotonic() > deadline:
+            progress.end()
+            print(f"simulation job {job['job_id']} still running after {args.timeout:.0f} s; ask again with its id")
+            return UNAVAILABLE
+        time.sleep(args.poll)
+    progress.end()
+    if job["status"] == "failed":
+        error = job.get("error") or {}
+        print(f"simulation job {job['job_id']} failed: {error.get('error')}: {error.get('message')}")
+        return UNAVAILABLE
+    return report(job["result"], args)
+
+
+class Progress:
+    """One line on stderr, redrawn in place on a terminal, else printed when it changes."""
+
+    WIDTH = 30
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.last = ""
+        self.tty = out.isatty()
+
+    def show(self, job: dict[str, Any]) -> None:
+        done, total = job["progress"]["partitions_done"], job["progress"]["partitions"]
+        filled = self.WIDTH * done // max(total, 1)
+        line = (
+            f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{total} partitions, "
+            f"{job['progress']['events_replayed']} events replayed"
+        )
+        estimate = job.get("estimate")
+        if estimate and job["status"] == "running":
+            share = estimate["estimate"]["share_of_customers"]
+            line += f"; estimate from {share:.0%} of customers: {estimate['changed_events']} events would change"
+        if line == self.last:
+            return
+        self.last = line
+        if self.tty:
+            self.out.write("\r" + line)
+        else:
+            self.out.write(line + "\n")
+        self.out.flush()
+
+    def end(self) -> None:
+        if self.tty and self.last:
+            self.out.write("\n")
+            self.out.flush()
+
+
+def report(body: dict[str, Any], args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(body, indent=2))
         return OK
     print(f"{body['events']} logged events of the last {body['days']} days replayed in {body['seconds']:.1f} s")
+    log = body.get("log")
+    if log:
+        span = f" ({log['first_day']} to {log['last_day']})" if log["first_day"] else ""
+        print(f"the log has decisions on {log['days_with_decisions']} of the window's {log['window_days']} days{span}")
+    for warning in body.get("warnings", []):
+        print(f"WARNING: {warning}")
     current, candidate, delta = body["current"], body["candidate"], body["difference"]
     rows = []
     for group, label in (("by_action", "action"), ("by_reason", "reason")):
@@ -98,6 +181,8 @@ def simulate(api: Api, args: argparse.Namespace) -> int:
         f"(supersession, freshness, cooldown and fatigue applied; {candidate['outcomes_applied']} logged outcomes "
         "of follow-ups the candidate would have sent)"
     )
+    for line in body.get("current_vs_logged", {}).get("explanations", []):
+        print(f"current policy against the log: {line}")
     print(f"\n{body['changed_events']} events would be decided differently")
     for customer in body["changed_customers_sample"]:
         for event in customer["events"]:
@@ -162,8 +247,12 @@ def add_commands(commands: Any) -> None:
     p.set_defaults(action=apply)
     p = sub.add_parser("simulate", help="replay recent logged events under the current policy and a candidate")
     p.add_argument("file", type=Path)
-    p.add_argument("--days", type=int, default=30)
+    p.add_argument("--days", type=int, default=30, help="up to 90; with --job up to the log's retention")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--job", action="store_true", help="run as a job (any window), with a progress line on stderr")
+    p.add_argument("--no-wait", action="store_true", help="with --job: print the job id and return")
+    p.add_argument("--poll", type=float, default=1.0, help="with --job: seconds between progress reads")
+    p.add_argument("--timeout", type=float, default=3600.0, help="with --job: seconds to wait for the answer")
     p.set_defaults(action=simulate)
     p = sub.add_parser("history", help="every version, newest first")
     p.add_argument("--limit", type=int, default=20)

@@ -177,7 +177,7 @@ def wait_drained(base_url: str, timeout: float) -> bool:
     deadline, calm, least = time.monotonic() + timeout, 0, None
     while time.monotonic() < deadline:
         _, health = request("GET", f"{base_url}/health")
-        polled = [name for name in health.get("pollers", {})]
+        polled = [name for name in health.get("pollers", {}) if name in health["queues"]]  # not the log stream
         left = sum(health["queues"][q]["visible"] + health["queues"][q]["in_flight"] for q in polled)
         if least is None or left < least:
             least, deadline = left, time.monotonic() + timeout

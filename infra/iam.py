@@ -43,6 +43,10 @@ _FUNCTIONS = f"{ROOT / 'functions'}{os.sep}"
 ALLOWED_MANAGED_POLICIES = {"service-role/AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"}
 # What Lambda's SQS event source mapping does with the function's role, on the mapped queue.
 SQS_EVENT_SOURCE_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+# What Lambda's DynamoDB stream event source mapping does with it: read the stream (listing is
+# authorised on the table's streams), and describe a failed batch to its on-failure queue.
+STREAM_EVENT_SOURCE_ACTIONS = ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")
+STREAM_LIST_ACTION = "dynamodb:ListStreams"
 # DynamoDB authorises each item of a transaction with the single-item action.
 _TRANSACT_ACTIONS = {
     "Put": "PutItem",
@@ -72,6 +76,8 @@ def needed(service: str, operation: str, params: dict[str, Any]) -> list[tuple[s
         if "RoleArn" in params.get("Target", {}):
             pairs.append(("iam:PassRole", params["Target"]["RoleArn"]))
         return pairs
+    if service == "states" and operation == "StartExecution":
+        return [("states:StartExecution", params.get("stateMachineArn", "?"))]
     # Anything else is named "?" so that the comparison fails and says to teach this function.
     return [(f"{service}:{operation}", "?")]
 
@@ -220,7 +226,9 @@ def _target(resource: Any) -> str:
         return "*"
     if isinstance(resource, dict) and "Fn::GetAtt" in resource:
         target = resource["Fn::GetAtt"]
-        return str(target[0] if isinstance(target, list) else target.split(".")[0])
+        logical, attribute = target if isinstance(target, list) else target.split(".", 1)
+        # A table's stream is a resource of its own: X/stream, as its table's indexes are X/index/i.
+        return f"{logical}/stream" if attribute == "StreamArn" else str(logical)
     if isinstance(resource, dict) and "Ref" in resource:
         return str(resource["Ref"])
     if isinstance(resource, dict) and "Fn::Sub" in resource and isinstance(resource["Fn::Sub"], str):
@@ -276,14 +284,23 @@ def managed_policies(translated: dict[str, Any]) -> dict[str, set[str]]:
 
 
 def event_source_usage(translated: dict[str, Any]) -> dict[str, set[Grant]]:
-    """What Lambda itself does with each function's role: poll, delete and describe its SQS queues."""
+    """What Lambda itself does with each function's role: poll, delete and describe its SQS queues;
+    read its DynamoDB streams and send what failed to their on-failure destinations."""
     found: dict[str, set[Grant]] = {}
     for mapping in translated["Resources"].values():
         if mapping["Type"] != "AWS::Lambda::EventSourceMapping":
             continue
         props = mapping["Properties"]
-        function, queue = props["FunctionName"]["Ref"], _target(props["EventSourceArn"])
-        found.setdefault(function, set()).update((action, queue) for action in SQS_EVENT_SOURCE_ACTIONS)
+        function, source = props["FunctionName"]["Ref"], _target(props["EventSourceArn"])
+        grants = found.setdefault(function, set())
+        if not source.endswith("/stream"):
+            grants.update((action, source) for action in SQS_EVENT_SOURCE_ACTIONS)
+            continue
+        grants.update((action, source) for action in STREAM_EVENT_SOURCE_ACTIONS)
+        grants.add((STREAM_LIST_ACTION, f"{source}/*"))
+        destination = props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+        if destination is not None:
+            grants.add(("sqs:SendMessage", _target(destination)))
     return found
 
 

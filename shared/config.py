@@ -28,11 +28,16 @@ _VARIABLES = {
     "SCHEDULER_ROLE_ARN": "scheduler_role_arn",
     "RELEASE_FUNCTION_ARN": "release_function_arn",
     "RELEASE_DLQ_ARN": "release_dlq_arn",
+    "SIMULATION_JOBS_TABLE": "simulation_jobs_table",
+    "SIMULATION_STATE_MACHINE_ARN": "simulation_state_machine_arn",
+    "SIMULATION_MAX_CONCURRENCY": "simulation_max_concurrency",
 }
 
 
 class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # defer_build: the schema is built when settings() first reads the environment (the first
+    # invocation), not at the function's cold import.
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     ledger_table: str = Field(min_length=1)
     decision_log_table: str = Field(min_length=1)
@@ -44,11 +49,15 @@ class Settings(BaseModel):
     policy_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
     # The secret that signs pagination tokens (admin and policy APIs only).
     signing_secret_arn: str | None = None
-    # Where pending follow-ups' releases are scheduled (the functions that decide, and the outbox).
+    # Where pending follow-ups' releases are scheduled (the log stream function, as it announces them).
     schedule_group: str | None = None
     scheduler_role_arn: str | None = None
     release_function_arn: str | None = None
     release_dlq_arn: str | None = None
+    # Simulation jobs (the policy API starts them; the job's own functions run them).
+    simulation_jobs_table: str | None = None
+    simulation_state_machine_arn: str | None = None
+    simulation_max_concurrency: int = Field(default=16, ge=1, le=1000)
 
 
 def from_environment(environ: dict[str, str] | None = None) -> Settings:

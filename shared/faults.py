@@ -1,8 +1,10 @@
-"""Named points of the decide path where a test can make the process die.
+"""Named points of the decide path and of the log stream function where a test can make the
+process die.
 
 Production never installs a hook: `checkpoint` is a single `is None` check. The crash tests
-(tests/proof/test_crash_injection.py) kill the path after each step in turn and redeliver, to show
-that no decision is lost or doubled and no counter moves twice.
+(tests/proof/test_crash_injection.py) kill the path after each step in turn and redeliver (the
+queue's message, the stream's batch), to show that no decision is lost or doubled and no counter
+moves twice.
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 AFTER_COMMIT = "after_commit"  # the ledger slot and the log entry commit together, so this is after both
-AFTER_PUBLISH = "after_publish"
-AFTER_COUNT = "after_count"
+AFTER_PUBLISH = "after_publish"  # the log stream function published a batch, not counted yet
+AFTER_COUNT = "after_count"  # ... and counted it, not answered yet
 BEFORE_ACKNOWLEDGE = "before_acknowledge"
 POINTS = (AFTER_COMMIT, AFTER_PUBLISH, AFTER_COUNT, BEFORE_ACKNOWLEDGE)
 

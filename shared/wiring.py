@@ -4,82 +4,100 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from functools import cache
+from typing import TYPE_CHECKING
 
 from shared import config
-from shared.adapters import aws
 from shared.adapters.clock import Clock, WallClock
-from shared.adapters.log_queries import DecisionLogQueries
-from shared.adapters.outbox import Outbox
-from shared.adapters.outcome_log import OutcomeLog
-from shared.adapters.policy_store import CachedPolicy, PolicyStore
-from shared.adapters.preferences import Preferences
-from shared.adapters.publisher import Publisher
-from shared.adapters.scheduler import Scheduler, Target
-from shared.adapters.stats import Stats
-from shared.adapters.store import DynamoStore
-from shared.adapters.tokens import SecretKey, TokenSigner
 from shared.config import settings
 from shared.domain.errors import ConfigurationError
-from shared.usecases.announce import Announcer
-from shared.usecases.decide import DecideUseCase, Governor
-from shared.usecases.outbox import OutboxSweeper
-from shared.usecases.record_outcome import RecordOutcomes
-from shared.usecases.release import ReleaseUseCase
+
+# Each factory imports what it builds, at its first call: a handler's cold start imports the
+# adapters and use cases it uses, not every one of the governor (issue 12, cold imports).
+if TYPE_CHECKING:
+    from shared.adapters.log_queries import DecisionLogQueries
+    from shared.adapters.outcome_log import OutcomeLog
+    from shared.adapters.policy_store import CachedPolicy, PolicyStore
+    from shared.adapters.preferences import Preferences
+    from shared.adapters.publisher import Publisher
+    from shared.adapters.scheduler import Scheduler
+    from shared.adapters.simulation_jobs import SimulationJobs
+    from shared.adapters.stats import Stats
+    from shared.adapters.store import DynamoStore
+    from shared.adapters.tokens import TokenSigner
+    from shared.usecases.announce import Announcer
+    from shared.usecases.decide import DecideUseCase, Governor
+    from shared.usecases.log_stream import LogStreamUseCase
+    from shared.usecases.record_outcome import RecordOutcomes
+    from shared.usecases.release import ReleaseUseCase
+    from shared.usecases.simulation_job import SimulationJobService
 
 _clock: Clock = WallClock()
 
 
 @cache
 def store() -> DynamoStore:
+    from shared.adapters.store import DynamoStore  # noqa: PLC0415
+
     config = settings()
-    return DynamoStore(
-        config.ledger_table,
-        config.decision_log_table,
-        timedelta(days=config.decision_retention_days),
-        stats_table=config.stats_table,
-    )
+    return DynamoStore(config.ledger_table, config.decision_log_table, timedelta(days=config.decision_retention_days))
 
 
 @cache
 def token_signer() -> TokenSigner:
     """Signs the admin and policy APIs' next_tokens; the key is read on the first token only."""
+    from shared.adapters.tokens import SecretKey, TokenSigner  # noqa: PLC0415
+
     return TokenSigner(SecretKey(settings().signing_secret_arn))
 
 
 @cache
 def policy_store() -> PolicyStore:
+    from shared.adapters.policy_store import PolicyStore  # noqa: PLC0415
+
     return PolicyStore(settings().policy_table, signer=token_signer())
 
 
 @cache
 def current_policy() -> CachedPolicy:
     """Shared by every decision of this process: a new version is picked up within the TTL."""
+    from shared.adapters.policy_store import CachedPolicy  # noqa: PLC0415
+
     return CachedPolicy(policy_store(), ttl=settings().policy_cache_seconds)
 
 
 @cache
 def stats() -> Stats:
-    return Stats(settings().stats_table, settings().decision_log_table)
+    from shared.adapters.stats import Stats  # noqa: PLC0415
+
+    return Stats(settings().stats_table)
 
 
 @cache
 def log_queries() -> DecisionLogQueries:
+    from shared.adapters.log_queries import DecisionLogQueries  # noqa: PLC0415
+
     return DecisionLogQueries(settings().decision_log_table, signer=token_signer())
 
 
 @cache
 def preferences() -> Preferences:
+    from shared.adapters.preferences import Preferences  # noqa: PLC0415
+
     config = settings()
     return Preferences(config.ledger_table, config.decision_log_table, timedelta(days=config.decision_retention_days))
 
 
 @cache
 def publisher() -> Publisher:
+    from shared.adapters.publisher import Publisher  # noqa: PLC0415
+
     return Publisher(settings().event_bus_name)
 
 
 @cache
 def scheduler() -> Scheduler:
+    from shared.adapters.scheduler import Scheduler, Target  # noqa: PLC0415
+
     config = settings()
     if not (
         config.schedule_group and config.scheduler_role_arn and config.release_function_arn and config.release_dlq_arn
@@ -102,43 +120,72 @@ class _LazyScheduler:
 
 
 def announcer() -> Announcer:
-    """Publishing with the lifecycle: schedule pending releases, announce superseded cancellations."""
-    return Announcer(publisher(), _LazyScheduler(), store().get_decision, clock=_clock)
+    """Publishing with the lifecycle: schedule pending releases, drop superseded ones' schedules."""
+    from shared.usecases.announce import Announcer  # noqa: PLC0415
+
+    return Announcer(publisher(), _LazyScheduler(), clock=_clock)
 
 
 def governor() -> Governor:
     """A governor per invocation: its ledger cache must not outlive the batch it was read for."""
+    from shared.usecases.decide import Governor  # noqa: PLC0415
+
     return Governor(store(), policy=current_policy(), clock=_clock)
 
 
 def decide() -> DecideUseCase:
     """The decide use case (queue batches, POST /decide, Amazon Connect), fresh per invocation."""
-    return DecideUseCase(store(), announcer(), stats(), policy=current_policy(), clock=_clock)
+    from shared.usecases.decide import DecideUseCase  # noqa: PLC0415
+
+    return DecideUseCase(store(), policy=current_policy(), clock=_clock)
 
 
-@cache
-def outbox_reader() -> Outbox:
-    return Outbox(settings().decision_log_table)
+def log_stream() -> LogStreamUseCase:
+    """The decision log's stream: publish and count each batch of its records, fresh per invocation."""
+    from shared.usecases.log_stream import LogStreamUseCase  # noqa: PLC0415
 
-
-def outbox() -> OutboxSweeper:
-    return OutboxSweeper(outbox_reader(), announcer(), stats(), clock=_clock)
+    return LogStreamUseCase(announcer(), stats(), clock=_clock)
 
 
 def release() -> ReleaseUseCase:
     """The release of one pending follow-up (its schedule fired), fresh per invocation."""
-    return ReleaseUseCase(store(), publisher(), policy=current_policy(), clock=_clock)
+    from shared.usecases.release import ReleaseUseCase  # noqa: PLC0415
+
+    return ReleaseUseCase(store(), policy=current_policy(), clock=_clock)
 
 
 @cache
 def outcome_log() -> OutcomeLog:
+    from shared.adapters.outcome_log import OutcomeLog  # noqa: PLC0415
+
     config = settings()
     return OutcomeLog(config.ledger_table, config.decision_log_table, timedelta(days=config.decision_retention_days))
 
 
 def record_outcomes() -> RecordOutcomes:
     """The record_outcome use case (POST /outcomes and the FollowUpOutcome queue), fresh per invocation."""
+    from shared.usecases.record_outcome import RecordOutcomes  # noqa: PLC0415
+
     return RecordOutcomes(outcome_log(), lambda customers: store().load(customers), clock=_clock)
+
+
+@cache
+def simulation_jobs() -> SimulationJobs:
+    from shared.adapters.simulation_jobs import SimulationJobs  # noqa: PLC0415
+
+    table = settings().simulation_jobs_table
+    if not table:
+        raise ConfigurationError("simulation jobs need SIMULATION_JOBS_TABLE")
+    return SimulationJobs(table)
+
+
+def simulation_job() -> SimulationJobService:
+    """Simulation jobs: started by the policy API (with the state machine), run by their steps."""
+    from shared.adapters.step_functions import StateMachine  # noqa: PLC0415
+    from shared.usecases.simulation_job import SimulationJobService  # noqa: PLC0415
+
+    arn = settings().simulation_state_machine_arn
+    return SimulationJobService(simulation_jobs(), StateMachine(arn) if arn else None, clock=_clock)
 
 
 def use_clock(clock: Clock) -> None:
@@ -160,10 +207,12 @@ def reset() -> None:
     stats.cache_clear()
     log_queries.cache_clear()
     preferences.cache_clear()
-    outbox_reader.cache_clear()
     outcome_log.cache_clear()
+    simulation_jobs.cache_clear()
     policy_store.cache_clear()
     token_signer.cache_clear()
     current_policy.cache_clear()
+    from shared.adapters import aws  # noqa: PLC0415
+
     aws.reset_clients()
     use_clock(WallClock())

@@ -23,6 +23,22 @@ os.environ.update(
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 
+
+def _one_botocore_loader() -> None:
+    """Every botocore session of the run shares one data loader. Each test starts a new moto, new
+    boto3 sessions and new product clients (wiring.reset); a new session's own loader parsed the
+    endpoint and service model JSON again (~0.2 s of CPU a test). The files never change during a
+    run, and a Lambda process, like each session already, parses each one once."""
+    import functools
+
+    import botocore.loaders
+    import botocore.session
+
+    botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)  # type: ignore[attr-defined]
+
+
+_one_botocore_loader()
+
 # Every AWS call the product makes is recorded and held to infra/iam-usage.json (see the plugin).
 pytest_plugins = ["tests.iam_plugin"]
 
@@ -43,21 +59,28 @@ def detail(**overrides: Any) -> dict[str, Any]:
     return {k: v for k, v in base.items() if v is not None}
 
 
-@pytest.fixture
-def aws() -> Iterator[Any]:
-    """A fresh moto with every data resource of template.yaml, and the decide function's environment."""
-    import boto3
-    from moto import mock_aws
+@pytest.fixture(scope="session")
+def provisioned() -> Any:
+    """template.yaml provisioned on moto once per session, and moto's state right after it
+    (tests/moto_snapshot.py): `with provisioned.fresh() as stack:` is a new moto as provisioning
+    leaves it, at a fraction of provisioning's cost."""
+    from tests.moto_snapshot import provision_once
 
+    return provision_once()
+
+
+@pytest.fixture
+def aws(provisioned: Any) -> Iterator[Any]:
+    """A fresh moto with every data resource of template.yaml, and the environment of the decide
+    function and of the log stream function (which `drain` and `outbound` run)."""
     from infra.local import emulator
-    from infra.local.provision import provision
     from shared import wiring
 
     emulator.install()  # the one emulator's speed-ups, as the local stack and the bench run it
-    with mock_aws():
-        stack = provision(boto3.Session(region_name="us-east-1"))
+    with provisioned.fresh() as stack:
         saved = dict(os.environ)
         os.environ.update(stack.environment("DecideFunction"))
+        os.environ.update(stack.environment("LogStreamFunction"))
         wiring.reset()
         try:
             yield stack
@@ -84,7 +107,8 @@ def put_events(stack: Any, details: list[dict[str, Any]], source: str = "helpdes
 
 def drain(stack: Any, max_batches: int = 1000) -> list[dict[str, Any]]:
     """Feeds what the decide queue holds to the handler, ten at a time, acknowledging like
-    Lambda's event source mapping; returns each batch's response."""
+    Lambda's event source mapping, then what the decision log's stream holds to the log stream
+    function (publish and count); returns each decide batch's response."""
 
     responses = []
     for _ in range(max_batches):
@@ -92,7 +116,18 @@ def drain(stack: Any, max_batches: int = 1000) -> list[dict[str, Any]]:
         if not messages:
             break
         responses.append(response)
+    drain_stream(stack)
     return responses
+
+
+def drain_stream(stack: Any) -> list[dict[str, Any]]:
+    """One pass of the decision log's stream through the log stream function, as Lambda's event
+    source mapping would run it (infra.local.streams): what the decide and release paths committed
+    is published and counted. A batch that fails stops the pass; the next pass retries it from the
+    record it reported. Returns each batch's answer."""
+    from infra.local import streams
+
+    return streams.drain(stack)
 
 
 def handle_batch(stack: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -124,6 +159,19 @@ def end_visibility(stack: Any, messages: list[dict[str, Any]], response: dict[st
             )
 
 
+def stream_records(stack: Any) -> list[dict[str, Any]]:
+    """Every record the decision log's stream holds, in order, as GetRecords returns them."""
+    from infra.local.streams import streams_client
+
+    client = streams_client()
+    arn = stack.get_att("DecisionLogTable", "StreamArn")
+    found: list[dict[str, Any]] = []
+    for shard in client.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = client.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")
+        found += client.get_records(ShardIterator=iterator["ShardIterator"], Limit=1000)["Records"]
+    return found
+
+
 @pytest.fixture
 def outbound(aws: Any) -> Any:
     """A queue subscribed to the governor's outbound events, as a survey tool would be."""
@@ -139,7 +187,8 @@ def outbound(aws: Any) -> Any:
     events.put_targets(Rule="observe-decisions", EventBusName=bus, Targets=[{"Id": "observer", "Arn": arn}])
 
     def read() -> list[dict[str, Any]]:
-        found = []
+        drain_stream(aws)  # what was committed is published by the log stream function
+        found: list[dict[str, Any]] = []
         while True:
             messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
             if not messages:

@@ -9,6 +9,9 @@ infra/iam-usage.json, the usage the template's roles are checked against (tests/
   passing, replaces the file with what it saw (the template tests make no product calls, and fail
   until the template follows the file). Any other run (some files, a failure, -x) only adds what it
   saw and removes nothing: a test that did not run may make the calls it did not see.
+- Under pytest-xdist (`-n`), each worker records its own calls and hands them (and what it
+  deselected) to the controller when it finishes; the controller holds the union to the file, as
+  one process running every test would.
 """
 
 from __future__ import annotations
@@ -21,7 +24,11 @@ import pytest
 
 from infra import iam
 
-_state: dict[str, Any] = {"deselected": 0, "failed": [], "report": []}
+_state: dict[str, Any] = {"deselected": 0, "failed": [], "report": [], "workers": {}}
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -32,6 +39,18 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_deselected(items: list[pytest.Item]) -> None:
     _state["deselected"] += len(items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """An xdist worker finished: add what it saw (a worker that died sent nothing, and failed the run)."""
+    seen = getattr(node, "workeroutput", {}).get("iam_usage")
+    if seen is None:
+        return
+    for function, pairs in seen["calls"].items():
+        _state["workers"].setdefault(function, set()).update((action, resource) for action, resource in pairs)
+    # Every worker collects the whole run and deselects the same tests.
+    _state["deselected"] = max(_state["deselected"], seen["deselected"])
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -57,6 +76,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     recorder: iam.Recorder = _state["recorder"]
     _state["recording"].__exit__(None, None, None)
     observed = recorder.usage()
+    if _is_worker(session.config):
+        # The controller checks or writes the union of every worker's calls (pytest_testnodedown).
+        calls = {function: sorted(list(pair) for pair in pairs) for function, pairs in observed.items()}
+        session.config.workeroutput["iam_usage"] = {"calls": calls, "deselected": _state["deselected"]}  # type: ignore[attr-defined]
+        return
+    for function, pairs in _state["workers"].items():
+        observed.setdefault(function, set()).update(pairs)
     whole = _whole_suite(session)
     lines: list[str] = _state["report"]
     if os.environ.get("GOVERNOR_IAM_USAGE") == "write":

@@ -59,9 +59,19 @@ def test_no_data_action_is_granted_on_every_resource() -> None:
             assert "*" not in resources, f"{role} grants {actions} on *"
 
 
+def mapping_of(function: str) -> dict[str, Any]:
+    mappings: list[dict[str, Any]] = [
+        m["Properties"]
+        for m in of_type("AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"] == {"Ref": function}
+    ]
+    (mapping,) = mappings
+    return mapping
+
+
 def test_the_decide_queue_is_wired_as_aws_recommends() -> None:
     function = RESOURCES["DecideFunction"]["Properties"]
-    mapping = next(iter(of_type("AWS::Lambda::EventSourceMapping").values()))["Properties"]
+    mapping = mapping_of("DecideFunction")
     queue = RESOURCES["DecideQueue"]["Properties"]
     # Partial batch responses, so one bad record never fails its neighbours
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -190,7 +200,7 @@ def managed_policy_routes(logical: str) -> set[str]:
 def test_the_marketing_ops_role_may_call_the_policy_routes_and_nothing_else() -> None:
     routes = managed_policy_routes("MarketingOpsPolicy")
     policy_routes = {
-        f"{m}{p}".replace("{version}", "*")
+        f"{m}{p}".replace("{version}", "*").replace("{job_id}", "*")
         for m, p in ((m + "/", p.lstrip("/")) for m, p in api_routes() if p.startswith("/policy"))
     }
     assert routes == policy_routes
@@ -365,8 +375,10 @@ def test_functions_are_deployed_on_the_python_the_tests_run_on() -> None:
 
 
 def test_the_decide_queue_starts_at_most_a_parameter_of_concurrent_deciders() -> None:
-    # Given the SQS event source mapping
+    # Given the SQS event source mappings (a stream's concurrency is its shards, one batch each)
     for name, mapping in of_type("AWS::Lambda::EventSourceMapping").items():
+        if "StartingPosition" in mapping["Properties"]:
+            continue
         # Then its concurrency is capped by a parameter within what Lambda accepts (2..1000)
         cap = mapping["Properties"].get("ScalingConfig", {}).get("MaximumConcurrency")
         assert cap and "Ref" in cap, f"{name} has no MaximumConcurrency"
@@ -416,13 +428,14 @@ def test_the_recorder_sees_the_product_calls_of_each_handler_and_none_of_the_tes
         ("dynamodb:BatchGetItem", "LedgerTable"),
         ("dynamodb:UpdateItem", "LedgerTable"),  # the ledger slot, inside the approval's transaction
         ("dynamodb:PutItem", "DecisionLogTable"),
-        ("events:PutEvents", "GovernorBus"),
     } <= usage["DecideFunction"]
+    # And the log stream function's, which publishes and counts what the decide function committed
+    assert {("events:PutEvents", "GovernorBus"), ("dynamodb:PutItem", "StatsTable")} <= usage["LogStreamFunction"]
     # And the pool threads' queries are the policy function's, by index
     assert ("dynamodb:Query", "DecisionLogTable/index/by-day-reason") in usage["PolicyApiFunction"]
     # And the test's own put and scan are nobody's
     assert not any(action == "dynamodb:Scan" for pairs in usage.values() for action, _ in pairs)
-    assert set(usage) == {"DecideFunction", "PolicyApiFunction"}
+    assert set(usage) == {"DecideFunction", "LogStreamFunction", "PolicyApiFunction"}
 
 
 # ---- issue 11: the scheduled release of pending follow-ups -----------------------------------
@@ -451,8 +464,8 @@ def test_releases_that_keep_failing_are_parked_and_alarmed() -> None:
     # Then an alarm watches the queue's depth and one the function's errors
     assert any("ReleaseDeadLetterQueue" in w for w in watched)
     assert any("ReleaseFunction" in w for w in watched)
-    # And the functions that schedule releases are told the group, role, target and queue
-    for function in ("DecideFunction", "DecideApiFunction", "OutboxFunction"):
+    # And the function that schedules releases (announcing held follow-ups) is told the group, role, target and queue
+    for function in ("LogStreamFunction",):
         variables = RESOURCES[function]["Properties"]["Environment"]["Variables"]
         assert {"SCHEDULE_GROUP", "SCHEDULER_ROLE_ARN", "RELEASE_FUNCTION_ARN", "RELEASE_DLQ_ARN"} <= set(variables)
 
@@ -462,3 +475,42 @@ def test_the_release_schedule_group_exists_locally(aws: Any) -> None:
     group = boto3.client("scheduler").get_schedule_group(Name=aws.names["ReleaseScheduleGroup"])
     # Then the group pending follow-ups are scheduled in exists, so creating a schedule succeeds
     assert group["State"] == "ACTIVE"
+
+
+# ---- issue 12: the decision log's stream is the outbox ----------------------------------------
+
+
+def test_the_decision_log_stream_is_wired_for_ordered_exactly_once_counting() -> None:
+    # Given the decision log table and the log stream function's event source mapping
+    table = RESOURCES["DecisionLogTable"]["Properties"]
+    mapping = mapping_of("LogStreamFunction")
+    # Then the table streams both images (a state change is told by comparing them)
+    assert table["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["DecisionLogTable", "StreamArn"]}
+    # And nothing is skipped at the start, one batch per shard at a time, in order
+    assert mapping["StartingPosition"] == "TRIM_HORIZON"
+    assert mapping["ParallelizationFactor"] == 1
+    # And a failed batch restarts at the record reported, never bisected (the count's receipt is
+    # keyed by a batch's first record: a half starting inside a counted range would count it again)
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["BisectBatchOnFunctionError"] is False
+    # And what still fails after the retries is described in a dead-letter queue an alarm watches,
+    # as is the stream's age and the function's errors
+    assert 0 < mapping["MaximumRetryAttempts"] <= 100
+    destination = mapping["DestinationConfig"]["OnFailure"]["Destination"]
+    assert destination == {"Fn::GetAtt": ["LogStreamDeadLetterQueue", "Arn"]}
+    alarms = [json.dumps(a["Properties"]) for a in of_type("AWS::CloudWatch::Alarm").values()]
+    assert any("LogStreamDeadLetterQueue" in a and "ApproximateNumberOfMessagesVisible" in a for a in alarms)
+    assert any("LogStreamFunction" in a and "IteratorAge" in a for a in alarms)
+    assert any("LogStreamFunction" in a and '"Errors"' in a for a in alarms)
+    # And no outbox index or sweep is left
+    assert "outbox" not in {i["IndexName"] for i in table["GlobalSecondaryIndexes"]}
+    assert "OutboxFunction" not in RESOURCES
+
+
+def test_the_decision_log_streams_locally(aws: Any) -> None:
+    # Given the local stack provisioned from template.yaml
+    described = boto3.client("dynamodb").describe_table(TableName=aws.names["DecisionLogTable"])["Table"]
+    # Then its log table streams both images, where the local poller reads it
+    assert described["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    assert described["LatestStreamArn"] == aws.get_att("DecisionLogTable", "StreamArn")

@@ -5,9 +5,10 @@ import io
 import json
 from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any
+from functools import cache
+from typing import TYPE_CHECKING, Annotated, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
@@ -17,21 +18,25 @@ from pydantic import TypeAdapter, ValidationError
 
 from functions.admin_api.models import ContactState, DecisionPage, PreferencesChange, PreferencesView, StatsReport
 from shared import wiring
-from shared.adapters.log_queries import DecisionQuery, check_moment
-from shared.adapters.preferences import as_json
-from shared.adapters.stats import summary
+from shared.adapters.tracing import LazyTracer
 from shared.api.http import caller, documented, install_error_handlers
 from shared.api.routing import DecodedPathResolver
-from shared.domain.contact_state import SCOPE_HELP, contact_state, scope_for
 from shared.domain.decision import Action, Decision, Reason, State
 from shared.domain.errors import InvalidInput, NotFound
 from shared.domain.events import Channel, CustomerId
 
+if TYPE_CHECKING:
+    from shared.adapters.log_queries import DecisionQuery
+
 logger = Logger()
-tracer = Tracer()
+tracer = LazyTracer()  # X-Ray is imported at the first invocation, not at cold import
 metrics = Metrics()
 app = DecodedPathResolver(enable_validation=True)  # ids with / # : = + in a path segment
 install_error_handlers(app)
+
+# The routes import the adapters and domain logic they use (log queries, preferences, stats, the
+# contact-state arithmetic with the engine and policy) when they first run: the cold import is the
+# HTTP edge, its models and the types its signatures name.
 
 EXPORT_PAGE = 2000
 # Lambda refuses a response over 6 MB (6,291,456 bytes, the body JSON-escaped inside it). A page
@@ -68,6 +73,8 @@ def moment(value: str | None, field: str, end_of_day: bool = False) -> datetime 
         ) from None
     if parsed.tzinfo is None:
         raise InvalidInput(f"{field} needs a UTC offset, e.g. Z", [{"field": field, "message": "has no offset"}])
+    from shared.adapters.log_queries import check_moment  # noqa: PLC0415
+
     return check_moment(parsed, field, wiring.current_clock().now())
 
 
@@ -80,7 +87,9 @@ def decision_query(
     reason: Reason | None,
     limit: int,
     state: State | None = None,
-) -> DecisionQuery:
+) -> "DecisionQuery":
+    from shared.adapters.log_queries import DecisionQuery  # noqa: PLC0415
+
     if customer_id is not None:
         check_customer_id(customer_id)
     query = DecisionQuery(
@@ -89,10 +98,15 @@ def decision_query(
     return query.check(wiring.current_clock().now())
 
 
-def check_customer_id(value: str) -> None:
+@cache
+def customer_id_adapter() -> TypeAdapter[str]:
+    """Built once, at the first check (a TypeAdapter builds its schema when made)."""
+    return TypeAdapter(CustomerId)
 
+
+def check_customer_id(value: str) -> None:
     try:
-        TypeAdapter(CustomerId).validate_python(value)
+        customer_id_adapter().validate_python(value)
     except ValidationError as error:
         message = error.errors()[0]["msg"]
         raise InvalidInput(f"customer_id {message}", [{"field": "customer_id", "message": message}]) from None
@@ -196,6 +210,10 @@ def get_decision(decision_id: Annotated[str, Path(min_length=1, max_length=64)])
     return decision
 
 
+SCOPE_HELP = (
+    "Contact state for interactions of this segment, brand or channel (overrides apply by them); "
+    "when none is given, those of the customer's latest decision."
+)
 ScopeLabel = Annotated[str | None, Query(min_length=1, max_length=64, description=SCOPE_HELP)]
 
 
@@ -206,6 +224,8 @@ def get_contact_state(
     brand: ScopeLabel = None,
     channel: Annotated[Channel | None, Query(description=SCOPE_HELP)] = None,
 ) -> ContactState:
+    from shared.domain.contact_state import contact_state, scope_for  # noqa: PLC0415 - this route only
+
     check_customer_id(customer_id)
     entries = wiring.log_queries().timeline(customer_id, 10)
     scope = scope_for(entries, {"segment": segment, "brand": brand, "channel": channel})
@@ -220,6 +240,8 @@ def get_contact_state(
 
 @app.get("/customers/<customer_id>/preferences", responses=documented(400))
 def get_preferences(customer_id: Annotated[str, Path()]) -> PreferencesView:
+    from shared.adapters.preferences import as_json  # noqa: PLC0415 - the preferences routes only
+
     check_customer_id(customer_id)
     return PreferencesView.model_validate(as_json(wiring.preferences().get(customer_id)))
 
@@ -228,6 +250,8 @@ def get_preferences(customer_id: Annotated[str, Path()]) -> PreferencesView:
 def put_preferences(
     customer_id: Annotated[str, Path()], change: Annotated[PreferencesChange, Body()]
 ) -> PreferencesView:
+    from shared.adapters.preferences import as_json  # noqa: PLC0415 - the preferences routes only
+
     check_customer_id(customer_id)
     wanted = {k: v for k, v in change.model_dump(exclude={"source"}).items() if v is not None}
     if not wanted:
@@ -246,6 +270,8 @@ def get_stats(
     start: Annotated[str, Query(alias="from", description="first day, YYYY-MM-DD")],
     end: Annotated[str, Query(alias="to", description="last day, YYYY-MM-DD")],
 ) -> StatsReport:
+    from shared.adapters.stats import summary  # noqa: PLC0415 - this route only
+
     first, last = moment(start, "from"), moment(end, "to")
     assert first and last
     if first > last:

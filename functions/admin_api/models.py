@@ -7,18 +7,26 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from shared.domain.decision import Decision
 
 
+# Every model here has defer_build: its schema is built the first time a route validates or answers
+# with it (or the OpenAPI document is generated), not at the cold import of the function.
 class DecisionPage(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     items: list[Decision]
     next_token: str | None = None
 
 
 class OptOutView(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     kind: str
     source: str
     at: str
 
 
 class PreferencesView(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     customer_id: str
     opt_outs: list[OptOutView]
 
@@ -27,7 +35,7 @@ class PreferencesChange(BaseModel):
     """Opt-outs to set (true) or lift (false); kinds left out are unchanged. Only JSON true and
     false: "yes", "off", 1 or "false" are refused, never guessed at."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     survey: StrictBool | None = None
     callback: StrictBool | None = None
@@ -38,6 +46,8 @@ class PreferencesChange(BaseModel):
 
 
 class DayStats(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     day: str
     total: int
     by_action: dict[str, int]
@@ -55,11 +65,15 @@ class DayStats(BaseModel):
 
 
 class StatsReport(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     days: list[DayStats]
     total: DayStats
 
 
 class PendingFollowUp(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     decision_id: str
     kind: str
     send_at: str
@@ -68,6 +82,8 @@ class PendingFollowUp(BaseModel):
 
 class SurveyRecord(BaseModel):
     """What the customer did with their surveys, and the pauses it started (policy: cooldown, fatigue)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     responses: int
     last_response: str | None
@@ -78,6 +94,8 @@ class SurveyRecord(BaseModel):
 
 
 class ContactState(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     customer_id: str
     policy_version: int
     scope: dict[str, str | None] = Field(

@@ -4,8 +4,8 @@
   fields that were wrong as message attributes, and its record counts as handled; so is an event
   whose event_id was already used for other content (IDEMPOTENCY_KEY_REUSED);
 - a transient failure (throttling, timeout, contention) fails that record alone, so SQS retries it;
-- a record whose decision is committed but not yet published or counted is failed too, and its
-  redelivery republishes and counts the committed decision;
+- a record is done once its decision is committed: the decision log's stream publishes and counts
+  it (functions/log_stream), so a redelivery only finds it decided;
 - anything else is a bug: it raises, the invocation fails and the Errors alarm shows it.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -26,7 +26,9 @@ from shared.adapters.envelope import InteractionClosedEnvelope
 from shared.config import settings
 from shared.domain.errors import field_problems
 from shared.domain.events import InteractionClosed
-from shared.usecases.decide import Result
+
+if TYPE_CHECKING:
+    from shared.usecases.decide import Result
 
 logger = Logger(child=True)
 

@@ -1,13 +1,12 @@
 """Synchronous decide: POST /decide, and the same decision for an Amazon Connect contact flow.
 
 Exactly the queue path's use case (shared.usecases.decide): the same event_id sent both ways
-yields one decision. The answer comes after the commit and after publishing. A decision that could
-not be published is answered 503 (a retry answers it and publishes it) and stays in the outbox, so
-it is published and counted even if the caller never retries."""
+yields one decision. The answer comes once the decision is committed; the decision log's stream
+publishes and counts it (shared.usecases.log_stream), whether or not the caller ever retries."""
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
@@ -16,14 +15,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from shared import wiring
+from shared.adapters.tracing import LazyTracer
 from shared.api import connect
 from shared.api.http import documented, install_error_handlers
 from shared.domain.decision import Decision
-from shared.domain.errors import GovernorError, PublishFailed, field_problems
+from shared.domain.errors import GovernorError, field_problems
 from shared.domain.events import InteractionClosed
 
 logger = Logger()
-tracer = Tracer()
+tracer = LazyTracer()  # X-Ray is imported at the first invocation, not at cold import
 metrics = Metrics()
 app = APIGatewayRestResolver(enable_validation=True)
 install_error_handlers(app)
@@ -38,14 +38,6 @@ def decide_one(event: InteractionClosed) -> Decision:
         raise result.failed  # throttling, timeouts: 503 TRY_AGAIN (shared.api.http)
     decision = result.decision
     assert decision is not None  # neither refused nor failed means decided
-    if not result.published:
-        # Committed but not yet announced: the caller's retry returns this decision and publishes
-        # it; if nobody retries, the outbox function does.
-        raise PublishFailed("the decision is recorded but could not be published yet; send the request again")
-    if not result.counted:
-        # Published: the caller has its answer. The outbox function counts it (and republishes it:
-        # consumers dedupe on decision_id).
-        logger.warning("decision not counted yet; left to the outbox", extra={"decision_id": decision.decision_id})
     logger.info(
         "decided",
         extra={
@@ -68,7 +60,7 @@ def decide_one(event: InteractionClosed) -> Decision:
         400,
         409,
         success={
-            "description": "The decision, committed and published (the same for every retry of the event_id).",
+            "description": "The decision, once committed (the same for every retry of the event_id).",
             "content": {"application/json": {"model": Decision}},
         },
     ),

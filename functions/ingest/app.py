@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
@@ -10,12 +10,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.ingest.models import IngestAnswer
 from shared import wiring
+from shared.adapters.tracing import LazyTracer
 from shared.api.http import documented, install_error_handlers
 from shared.config import settings
 from shared.usecases.ingest import ingest
 
 logger = Logger()
-tracer = Tracer()
+tracer = LazyTracer()  # X-Ray is imported at the first invocation, not at cold import
 metrics = Metrics()
 app = APIGatewayRestResolver()
 install_error_handlers(app)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import ValidationError, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -20,12 +20,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from shared import wiring
 from shared.adapters import dead_letters
 from shared.adapters.envelope import FollowUpOutcomeEnvelope
+from shared.adapters.tracing import LazyTracer
 from shared.config import settings
 from shared.domain.errors import field_problems
 from shared.domain.outcomes import FollowUpOutcome
 
 logger = Logger()
-tracer = Tracer()
+tracer = LazyTracer()  # X-Ray is imported at the first invocation, not at cold import
 metrics = Metrics()
 
 

@@ -5,7 +5,7 @@ code at once; the same use case serves the FollowUpOutcome queue (functions/outc
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
@@ -14,12 +14,13 @@ from pydantic import ValidationError
 
 from functions.outcomes_api.models import MAX_OUTCOMES, OutcomesAnswer
 from shared import wiring
+from shared.adapters.tracing import LazyTracer
 from shared.api.http import documented, install_error_handlers
 from shared.domain.errors import InvalidInput, TransientFailure, field_problems
 from shared.domain.outcomes import FollowUpOutcome
 
 logger = Logger()
-tracer = Tracer()
+tracer = LazyTracer()  # X-Ray is imported at the first invocation, not at cold import
 metrics = Metrics()
 app = APIGatewayRestResolver()
 install_error_handlers(app)

@@ -1,10 +1,9 @@
 """Marketing ops: versioned, validated contact policies, what-if simulation and rollback."""
 
 import time
-from datetime import timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
@@ -17,21 +16,29 @@ from functions.policy_api.models import (
     PolicyChange,
     PolicyVersion,
     RollbackRequest,
+    SimulationJobRequest,
+    SimulationJobStarted,
+    SimulationJobStatus,
     SimulationReport,
     SimulationRequest,
     ValidationReport,
     VersionList,
 )
 from shared import wiring
-from shared.adapters.policy_store import StoredPolicy, diff, policy_document
+from shared.adapters.tracing import LazyTracer
 from shared.api.http import caller, documented, install_error_handlers
 from shared.config import settings
 from shared.domain.errors import InvalidInput, PreconditionRequired, field_problems
-from shared.domain.policy import Policy
-from shared.usecases.simulation import logged_outcomes, logged_since, simulate
+
+# The policy model and its store are imported by the routes when they run (every route reads the
+# store through the wiring), so the cold import is the HTTP edge only.
+if TYPE_CHECKING:
+    from shared.adapters.policy_store import StoredPolicy
+    from shared.adapters.simulation_jobs import Job
+    from shared.domain.policy import Policy
 
 logger = Logger()
-tracer = Tracer()
+tracer = LazyTracer()  # X-Ray is imported at the first invocation, not at cold import
 metrics = Metrics()
 app = APIGatewayRestResolver(enable_validation=True)
 install_error_handlers(app)
@@ -51,10 +58,23 @@ VERSIONED: OpenAPIResponse = {
 IfMatch = Annotated[
     str | None, Header(alias="if-match", description='The ETag of the version this change is based on, e.g. "3".')
 ]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="idempotency-key",
+        description="Makes a retried start answer the same job; the same key with another request gets 409.",
+    ),
+]
+JOB_STARTED: OpenAPIResponse = {
+    "description": "The job is running (or, for a repeated Idempotency-Key, the job that key started).",
+    "content": {content_types.APPLICATION_JSON: {"model": SimulationJobStarted}},
+}
 
 
-def parse_policy(document: dict[str, Any]) -> Policy:
+def parse_policy(document: dict[str, Any]) -> "Policy":
     """Validates a candidate policy; every problem is reported by its path under `policy`."""
+    from shared.domain.policy import Policy  # noqa: PLC0415
+
     try:
         return Policy.model_validate({**document, "version": 0})
     except ValidationError as error:
@@ -73,7 +93,7 @@ def based_on(if_match: str | None) -> int:
     return int(text)
 
 
-def versioned(stored: StoredPolicy, status: int = 200) -> Response[Any]:
+def versioned(stored: "StoredPolicy", status: int = 200) -> Response[Any]:
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
@@ -102,6 +122,8 @@ def validate_policy(candidate: Annotated[Candidate, Body()]) -> ValidationReport
         policy = parse_policy(candidate.policy)
     except InvalidInput as error:
         return ValidationReport.model_validate({"valid": False, "problems": error.fields})
+    from shared.adapters.policy_store import diff, policy_document  # noqa: PLC0415
+
     current = wiring.policy_store().current()
     changes = diff(policy_document(current.policy), policy_document(policy))
     return ValidationReport.model_validate({"valid": True, "diff": changes})
@@ -110,22 +132,76 @@ def validate_policy(candidate: Annotated[Candidate, Body()]) -> ValidationReport
 @app.post("/policy/simulate", responses=documented(400))
 @tracer.capture_method(capture_response=False)
 def simulate_policy(request: Annotated[SimulationRequest, Body()]) -> SimulationReport:
-    candidate = parse_policy(request.policy)
+    # The simulation (engine, log reads) is imported by this route only, not at every cold start.
+    from shared.adapters.log_replay import LogReader  # noqa: PLC0415
+    from shared.usecases.simulation import simulate_window  # noqa: PLC0415
+
+    parse_policy(request.policy)  # every problem by its path under `policy`
     current = wiring.policy_store().current().policy
     started = time.perf_counter()
-    now = wiring.current_clock().now()
-    events = list(logged_since(settings().decision_log_table, request.days, now))
-    # Outcomes of the customers replayed, from the start of the range (their earlier responses
-    # matter too, but only those the replayed follow-ups could have drawn are applied).
-    customers = {e.event.customer_id for e in events}
-    outcomes = logged_outcomes(settings().decision_log_table, customers, now - timedelta(days=request.days), now)
-    report = simulate(
-        events, current, candidate.model_copy(update={"version": -1}), request.sample_size, outcomes=outcomes
+    report = simulate_window(
+        request.model_dump(),
+        current,
+        wiring.current_clock().now(),
+        LogReader(settings().decision_log_table),
+        retention_days=settings().decision_retention_days,
     )
-    report["candidate"]["version"] = -1  # not stored yet
     seconds = round(time.perf_counter() - started, 3)
     logger.info("simulated", extra={"events": report["events"], "days": request.days, "seconds": seconds})
     return SimulationReport.model_validate({**report, "days": request.days, "seconds": seconds})
+
+
+@app.post("/policy/simulations", responses=documented(400, 409, ok=202, success=JOB_STARTED))
+def start_simulation(
+    request: Annotated[SimulationJobRequest, Body()], idempotency_key: IdempotencyKey = None
+) -> Response[Any]:
+    """Any window up to the log's retention, as a job: its partitions replay in parallel."""
+    from shared.usecases.simulation_job import check_key  # noqa: PLC0415
+
+    key = check_key(idempotency_key) or check_key(request.client_token, "client_token")
+    if idempotency_key and request.client_token and idempotency_key != request.client_token:
+        raise InvalidInput(
+            "send one idempotency key: the Idempotency-Key header and client_token differ",
+            [{"field": "client_token", "message": "differs from the Idempotency-Key header"}],
+        )
+    parse_policy(request.policy)  # every problem by its path under `policy`
+    started = wiring.simulation_job().start(
+        request.model_dump(exclude={"client_token"}),
+        wiring.policy_store().current().policy,
+        caller=caller(app.current_event),
+        key=key,
+        retention_days=settings().decision_retention_days,
+    )
+    job = started.job
+    logger.info("simulation job", extra={"job_id": job.job_id, "new_job": started.created, "days": request.days})
+    body = SimulationJobStarted(job_id=job.job_id, status=job.status, status_url=status_url(job))  # type: ignore[arg-type]
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=body.model_dump(mode="json"))
+
+
+@app.get("/policy/simulations/<job_id>", responses=documented(404))
+def get_simulation(job_id: Annotated[str, Path(max_length=64)]) -> SimulationJobStatus:
+    job = wiring.simulation_job().get(job_id)
+    return SimulationJobStatus.model_validate(
+        {
+            "job_id": job.job_id,
+            "status": job.status,
+            "days": job.request["days"],
+            "created_at": job.created_at,
+            "finished_at": job.finished_at,
+            "progress": {
+                "partitions_done": job.partitions_done,
+                "partitions": job.partitions,
+                "events_replayed": job.events_replayed,
+            },
+            "estimate": job.estimate,
+            "result": job.result,
+            "error": job.error,
+        }
+    )
+
+
+def status_url(job: "Job") -> str:
+    return f"/policy/simulations/{job.job_id}"
 
 
 @app.get("/policy/versions", responses=documented(400))

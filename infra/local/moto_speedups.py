@@ -9,6 +9,12 @@ threaded server alike, and they are installed by infra.local.emulator, the one e
 - DynamoDB TransactWriteItems: moto deep-copies every table a transaction names to roll back on
   failure (time and memory proportional to everything stored); here only the items it names are
   copied, and put back on failure.
+- DynamoDB Query: moto sorts every item of the table and tests each against the key condition, for
+  an index (GSI, LSI) and for the table alike. Here the table's own query reads the partition of its
+  hash key, and a query on an index reads the items filed under its hash key value in an index the
+  speed-up keeps per table and attribute (built at the first query on that attribute; puts, deletes,
+  fetches by key, updates and rollbacks mark the keys they touch, re-filed before the next query).
+  moto then runs its own query over those items, in its own order: same filters, pages and errors.
 - DynamoDB responses: moto walks each AttributeValue member by member through the service model;
   a value already in wire form (no binary) is copied as it is.
 - SQS: moto reads the clock twice per stored message to find the visible ones, computes the queue's
@@ -26,6 +32,7 @@ import copy
 import functools
 import importlib
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from importlib import metadata
 from typing import Any
@@ -119,6 +126,7 @@ def _snapshot(backend: Any, transact_items: list[dict[str, Any]]) -> list[Saved]
 
 
 def _put_back(table: Any, hash_value: Any, range_value: Any, hash_present: bool, item: Any) -> None:
+    _mark(table, hash_value, range_value)  # written straight into table.items: the key index must look again
     if range_value is None:
         if item is None:
             table.items.pop(hash_value, None)
@@ -132,6 +140,221 @@ def _put_back(table: Any, hash_value: Any, range_value: Any, hash_present: bool,
         partition[range_value] = item
     if not partition and not hash_present:
         del table.items[hash_value]
+
+
+# --- DynamoDB: Query reads the items of the key it asks for ----------------------------------------
+
+Key = tuple[Any, Any]  # an item's primary key: hash DynamoType, range DynamoType or None
+
+_epoch = [0]  # bumped at each install: an index built before (writes since unseen) is not trusted
+_indexes: weakref.WeakKeyDictionary[Any, _KeyIndex] = weakref.WeakKeyDictionary()  # Table -> its index
+_indexes_lock = threading.Lock()
+_local = threading.local()  # .only: (table, items) while a query runs; .updating: keys an update fetched
+
+
+class _KeyIndex:
+    """One table's items by the value of each attribute a Query on an index has asked for. Writes
+    only mark the primary keys they touch (puts, deletes, and every item fetched by key, since
+    updates change fetched items in place); a query first re-files the marked keys from the table
+    as it now is, so the index always holds every item whose attribute has the queried value."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = weakref.ref(table)
+        self.epoch = _epoch[0]
+        self.lock = threading.Lock()
+        self.by_value: dict[str, dict[Any, dict[Key, Any]]] = {}  # attribute -> value -> key -> Item
+        self.unhashable: dict[str, dict[Key, Any]] = {}  # attribute -> items with a value no dict can key
+        self.filed: dict[Key, dict[str, Any]] = {}  # key -> attribute -> the value it is filed under
+        self.marked: set[Key] = set()
+
+    def candidates(self, attribute: str, value: Any) -> list[Any]:
+        """A superset of the items whose `attribute` equals `value` (equal hash for equal DynamoTypes)."""
+        with self.lock:
+            table = self.table()
+            if attribute not in self.by_value:
+                self.by_value[attribute], self.unhashable[attribute] = {}, {}
+                for key, item in _every_item(table):
+                    self._file(key, item, (attribute,))
+            self._refile_marked(table)
+            found = dict(self.by_value[attribute].get(value, {}))
+            found.update(self.unhashable[attribute])
+            return list(found.values())
+
+    def _refile_marked(self, table: Any) -> None:
+        marked, self.marked = self.marked, set()
+        for key in marked:
+            for attribute, value in self.filed.pop(key, {}).items():
+                if value is _UNHASHABLE:
+                    self.unhashable[attribute].pop(key, None)
+                    continue
+                bucket = self.by_value[attribute][value]
+                bucket.pop(key, None)
+                if not bucket:
+                    del self.by_value[attribute][value]  # values that come and go (times) leave nothing behind
+            item = _current_item(table, key)
+            if item is not None:
+                self._file(key, item, tuple(self.by_value))
+
+    def _file(self, key: Key, item: Any, attributes: tuple[str, ...]) -> None:
+        for attribute in attributes:
+            value = item.attrs.get(attribute)
+            if value is None:
+                continue
+            try:
+                self.by_value[attribute].setdefault(value, {})[key] = item
+            except TypeError:  # a list, map or set under this name: always a candidate
+                value = _UNHASHABLE
+                self.unhashable[attribute][key] = item
+            self.filed.setdefault(key, {})[attribute] = value
+
+
+_UNHASHABLE = object()
+
+
+def _every_item(table: Any) -> Iterator[tuple[Key, Any]]:
+    from moto.dynamodb.models.dynamo_type import Item
+
+    for partition in list(table.items.values()):
+        if isinstance(partition, Item):
+            yield (partition.hash_key, None), partition
+        elif isinstance(partition, dict):
+            for item in list(partition.values()):
+                if isinstance(item, Item):
+                    yield (item.hash_key, item.range_key), item
+
+
+def _current_item(table: Any, key: Key) -> Any:
+    """The item stored under `key` now, or None; never adds an empty partition (table.items is a defaultdict)."""
+    from moto.dynamodb.models.dynamo_type import Item
+
+    hash_value, range_value = key
+    partition = dict.get(table.items, hash_value)
+    if range_value is not None:
+        partition = partition.get(range_value) if isinstance(partition, dict) else None
+    return partition if isinstance(partition, Item) else None
+
+
+def _mark(table: Any, hash_value: Any, range_value: Any) -> None:
+    index = _indexes.get(table)
+    if index is not None:
+        with index.lock:
+            index.marked.add((hash_value, range_value if table.range_key_attr else None))
+    updating = getattr(_local, "updating", None)
+    if updating is not None:
+        updating.append((table, hash_value, range_value))
+
+
+def _index_of(table: Any) -> _KeyIndex:
+    with _indexes_lock:
+        index = _indexes.get(table)
+        if index is None or index.epoch != _epoch[0]:
+            index = _indexes[table] = _KeyIndex(table)
+        return index
+
+
+def _in_moto_order(items: list[Any]) -> list[Any]:
+    # Table.all_items' own order, so equal sort keys later keep the order moto gives them.
+    return sorted(items, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
+
+
+def _keyed_queries() -> Undo:
+    import inspect
+
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import Item
+    from moto.dynamodb.models.table import Table
+
+    saved = {name: Table.__dict__[name] for name in ("query", "all_items", "get_item", "put_item", "delete_item")}
+    original_update = DynamoDBBackend.update_item
+    signature = inspect.signature(saved["query"])
+    _epoch[0] += 1
+
+    def candidates(table: Any, arguments: dict[str, Any]) -> list[Any] | None:
+        """The items the query can match, or None to let moto look at every item."""
+        index_name = arguments.get("index_name")
+        if not index_name:
+            hash_value = arguments.get("hash_key")
+            if hash_value is None:
+                return None
+            partition = dict.get(table.items, hash_value)
+            if isinstance(partition, dict):
+                return [item for item in partition.values() if isinstance(item, Item)]
+            return [partition] if isinstance(partition, Item) else []
+        conditions = arguments.get("hash_key_conditions") or []
+        if not conditions or index_name not in {index.name for index in table.all_indexes()}:
+            return None
+        attribute, value = conditions[0]
+        try:
+            hash(value)
+        except TypeError:
+            return None
+        return _index_of(table).candidates(attribute, value)
+
+    def query(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            arguments = signature.bind(self, *args, **kwargs).arguments
+        except TypeError:
+            return saved["query"](self, *args, **kwargs)  # moto refuses it as it would
+        found = candidates(self, arguments)
+        if found is None:
+            return saved["query"](self, *args, **kwargs)
+        _local.only = (self, _in_moto_order(found))
+        try:
+            return saved["query"](self, *args, **kwargs)
+        finally:
+            _local.only = None
+
+    def all_items(self: Any) -> list[Any]:
+        only = getattr(_local, "only", None)
+        if only is not None and only[0] is self:
+            return list(only[1])
+        return saved["all_items"](self)  # type: ignore[no-any-return]
+
+    def get_item(self: Any, hash_key: Any, range_key: Any = None, *args: Any, **kwargs: Any) -> Any:
+        found = saved["get_item"](self, hash_key, range_key, *args, **kwargs)
+        if found is not None:
+            _mark(self, hash_key, range_key)  # the caller may change it in place (UpdateItem does)
+        return found
+
+    def put_item(self: Any, *args: Any, **kwargs: Any) -> Any:
+        item = saved["put_item"](self, *args, **kwargs)
+        _mark(self, item.hash_key, item.range_key)
+        return item
+
+    def delete_item(self: Any, hash_key: Any, range_key: Any) -> Any:
+        try:
+            return saved["delete_item"](self, hash_key, range_key)
+        finally:
+            _mark(self, hash_key, range_key)
+
+    def update_item(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # Marked again once the update is done: a query between the fetch and the change (two
+        # threads on in-process moto) would otherwise file the item under its old value for good.
+        outer = getattr(_local, "updating", None)
+        _local.updating = touched = [] if outer is None else outer
+        try:
+            return original_update(self, *args, **kwargs)
+        finally:
+            if outer is None:
+                _local.updating = None
+                for table, hash_value, range_value in touched:
+                    _mark(table, hash_value, range_value)
+
+    Table.query = query  # type: ignore[method-assign]
+    Table.all_items = all_items  # type: ignore[method-assign]
+    Table.get_item = get_item  # type: ignore[method-assign]
+    Table.put_item = put_item  # type: ignore[method-assign]
+    Table.delete_item = delete_item  # type: ignore[method-assign]
+    DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
+
+    def undo() -> None:
+        for name, value in saved.items():
+            setattr(Table, name, value)
+        DynamoDBBackend.update_item = original_update  # type: ignore[method-assign]
+        with _indexes_lock:
+            _indexes.clear()
+
+    return undo
 
 
 # --- DynamoDB: AttributeValues already in wire form ----------------------------------------------
@@ -291,6 +514,10 @@ def _input_paths_parsed_once() -> Undo:
 
 SPEEDUPS: tuple[tuple[str, Callable[[], Undo]], ...] = (
     ("TransactWriteItems rolls back the items it names, not deep copies of whole tables", _item_level_rollback),
+    (
+        "DynamoDB Query looks at the items of the key it asks for (an index kept by key), not at every item",
+        _keyed_queries,
+    ),
     ("DynamoDB AttributeValues already in wire form are serialized as they are", _plain_attribute_values),
     ("SQS: one clock read per walk of a queue, no message counts on send, deletes found from the front", _sqs),
     ("the server lists moto's service modules once, not on every request", _backends_listed_once),

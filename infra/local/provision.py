@@ -21,6 +21,7 @@ DATA_TYPES = (
     "AWS::Events::Rule",
     "AWS::SecretsManager::Secret",
     "AWS::Scheduler::ScheduleGroup",
+    "AWS::StepFunctions::StateMachine",
 )
 
 
@@ -35,6 +36,9 @@ class ProvisionedResources:
     urls: dict[str, str] = field(default_factory=dict)
     arns: dict[str, str] = field(default_factory=dict)
     types: dict[str, str] = field(default_factory=dict)
+    stream_arns: dict[str, str] = field(default_factory=dict)  # table logical id -> its stream's ARN
+    # Local stand-ins for what AWS runs by itself, made once per stack (the log stream's poller).
+    runtime: dict[str, Any] = field(default_factory=dict)
 
     def ref(self, logical: str) -> str:
         if logical in self.parameters:
@@ -53,6 +57,8 @@ class ProvisionedResources:
             return role_arn(self.stack, logical)
         if attribute == "Arn":
             return self.arns[logical]
+        if attribute == "StreamArn":
+            return self.stream_arns[logical]
         if attribute in ("QueueName", "Name"):
             return self.names[logical]
         if attribute == "QueueUrl":
@@ -217,8 +223,15 @@ def _table(session: Any, local: ProvisionedResources, logical: str, props: dict[
     if props.get("DeletionProtectionEnabled"):
         # moto refuses DeleteTable on it as DynamoDB does, so a local stack keeps it the same way.
         request["DeletionProtectionEnabled"] = True
+    if props.get("StreamSpecification"):
+        # moto keeps the stream (infra/local/streams.py reads it as Lambda's event source mapping
+        # would; the mapping itself, like every function's, is not created locally).
+        view = props["StreamSpecification"]["StreamViewType"]
+        request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": view}
     answer = dynamodb.create_table(**request)
     local.names[logical], local.arns[logical] = name, answer["TableDescription"]["TableArn"]
+    if "LatestStreamArn" in answer["TableDescription"]:
+        local.stream_arns[logical] = answer["TableDescription"]["LatestStreamArn"]
     ttl = props.get("TimeToLiveSpecification")
     if ttl and ttl.get("Enabled"):
         dynamodb.update_time_to_live(
@@ -274,6 +287,20 @@ def _schedule_group(session: Any, local: ProvisionedResources, logical: str, pro
     local.names[logical], local.arns[logical] = name, answer["ScheduleGroupArn"]
 
 
+def _state_machine(session: Any, local: ProvisionedResources, logical: str, props: dict[str, Any]) -> None:
+    """moto stores the definition and starts executions, but runs none (infra/local/simulations.py does).
+    The definition gets its DefinitionSubstitutions as CloudFormation gives them."""
+    definition = str(props["DefinitionString"])
+    for key, value in props.get("DefinitionSubstitutions", {}).items():
+        definition = definition.replace("${" + key + "}", str(value))
+    name = props.get("StateMachineName") or f"{local.stack}-{logical}"
+    answer = session.client("stepfunctions").create_state_machine(
+        name=name, definition=definition, roleArn=props["RoleArn"], type=props.get("StateMachineType", "STANDARD")
+    )
+    # Ref of a state machine is its ARN.
+    local.names[logical], local.arns[logical] = answer["stateMachineArn"], answer["stateMachineArn"]
+
+
 _CREATORS = {
     "AWS::Events::EventBus": _bus,
     "AWS::SQS::Queue": _queue,
@@ -281,4 +308,5 @@ _CREATORS = {
     "AWS::Events::Rule": _rule,
     "AWS::SecretsManager::Secret": _secret,
     "AWS::Scheduler::ScheduleGroup": _schedule_group,
+    "AWS::StepFunctions::StateMachine": _state_machine,
 }

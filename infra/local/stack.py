@@ -6,8 +6,11 @@
   and SQS moves them to the dead-letter queue after maxReceiveCount);
 - an HTTP gateway that turns each request into an API Gateway proxy event for the function the
   template routes it to: every route of the template works, with no code per route;
-- one ticker per schedule of the template (moto stores schedules but never fires them), calling
-  its handler every period, as EventBridge Scheduler would (the outbox function, every minute);
+- one ticker per rate() schedule of the template (moto stores schedules but never fires them),
+  calling its handler every period, as EventBridge Scheduler would;
+- the decision log's stream read as Lambda's event source mapping would, through the log stream
+  function (infra.local.streams): what is committed gets published and counted; under the event
+  clock each decide batch's records are handled before the next batch is decided;
 - EventBridge Scheduler's one-time schedules (held follow-ups) fired through the template's own
   target function, which moto never does (infra.local.schedules): by a background loop under the
   wall clock; under the event clock before anything happening later is processed, and on
@@ -44,6 +47,8 @@ from infra.local import emulator
 from infra.local.emulator import free_port
 from infra.local.provision import provision
 from infra.local.schedules import ScheduleRunner, WallScheduleLoop
+from infra.local.simulations import SimulationLoop, SimulationRunner, for_stack
+from infra.local.streams import StreamThread, log_stream
 from shared import wiring
 from shared.adapters.clock import EventClock, WallClock
 
@@ -218,6 +223,10 @@ class Poller(threading.Thread):
                         self.last_error = f"{type(error).__name__}: {error}"
                         answer = {"batchItemFailures": [{"itemIdentifier": m["MessageId"]} for m in chunk]}
                     response["batchItemFailures"] += answer.get("batchItemFailures", [])
+                    if self.one_customer_per_batch:
+                        # Under the event clock, what this chunk committed is announced (a held
+                        # follow-up scheduled) before the next chunk, a later moment, is decided.
+                        log_stream(self.stack).drain()
                 acknowledge(sqs, url, messages, response)
                 failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
                 self.batches += 1
@@ -277,6 +286,9 @@ class LocalGovernor:
     schedule_every: float | None = None  # overrides every schedule's period (tests)
     scheduler: ScheduleRunner | None = None
     scheduler_loop: WallScheduleLoop | None = None
+    stream_thread: StreamThread | None = None  # Lambda's event source mapping of the log's stream
+    simulations: SimulationRunner | None = None  # Step Functions executions (simulation jobs), run here
+    simulations_loop: SimulationLoop | None = None
     _server: ThreadingHTTPServer | None = None
     _moto: Any = None
     _saved_stdout: TextIO | None = None
@@ -324,6 +336,13 @@ class LocalGovernor:
             wiring.use_clock(WallClock())
             self.scheduler_loop = WallScheduleLoop(self.scheduler, every=min(self.schedule_every or 1.0, 1.0))
             self.scheduler_loop.start()
+        # moto starts executions but runs none: each simulation job runs here, its partitions in a process pool.
+        self.simulations = for_stack(self.resources, every, str(self.log_to) if self.log_to else None)
+        if self.simulations is not None:
+            self.simulations_loop = SimulationLoop(self.simulations)
+            self.simulations_loop.start()
+        self.stream_thread = StreamThread(log_stream(self.resources))
+        self.stream_thread.start()
         self.pollers = [Poller(source, self.resources, self.clock == "event") for source in queue_sources()]
         for poller in self.pollers:
             poller.start()
@@ -340,6 +359,14 @@ class LocalGovernor:
             ticker.stopping.set()
         if self.scheduler_loop:
             self.scheduler_loop.stopping.set()
+        if self.simulations_loop:
+            self.simulations_loop.stopping.set()
+            self.simulations_loop.join(timeout=5)
+        if self.simulations:
+            self.simulations.close()
+        if self.stream_thread:
+            self.stream_thread.stopping.set()
+            self.stream_thread.join(timeout=5)
         for worker in [*self.pollers, *self.tickers, *([self.scheduler_loop] if self.scheduler_loop else [])]:
             worker.join(timeout=5)
         if self._server:
@@ -406,6 +433,16 @@ class LocalGovernor:
             }
             for p in self.pollers
         }
+        if self.stream_thread is not None:
+            stream = self.stream_thread.poller
+            pollers["DecisionLogTable/stream"] = {
+                "alive": self.stream_thread.is_alive(),
+                "batches": stream.batches,
+                "records": stream.records,
+                "failed_batches": stream.failed_batches,
+                "parked_batches": stream.parked,
+                "last_error": stream.last_error,
+            }
         healthy = all(present.values()) and all(p["alive"] for p in pollers.values())
         report.update(resources=present, names=dict(self.resources.names), pollers=pollers, queues=depths)
         if self.scheduler is not None:
@@ -414,6 +451,14 @@ class LocalGovernor:
                 "failed_runs": self.scheduler.failures,
                 "dead_lettered": self.scheduler.dead_lettered,
                 "last_error": self.scheduler.last_error,
+            }
+        if self.simulations is not None:
+            runs = list(self.simulations.runs.values())
+            report["state_machines"] = {
+                "executions": len(runs),
+                "succeeded": sum(r.status == "SUCCEEDED" for r in runs),
+                "failed": sum(r.status == "FAILED" for r in runs),
+                "last_error": self.simulations.last_error,
             }
         return (200 if healthy else 503), {"status": "ok" if healthy else "degraded", **report}
 
@@ -448,11 +493,13 @@ class LocalGovernor:
 
     def drained(self) -> bool:
         depths = self.queue_depths()
-        return all(depths[s.queue]["visible"] == 0 and depths[s.queue]["in_flight"] == 0 for s in queue_sources())
+        queues = all(depths[s.queue]["visible"] == 0 and depths[s.queue]["in_flight"] == 0 for s in queue_sources())
+        return queues and log_stream(self.resources).caught_up()
 
     def wait_drained(self, timeout: float = 120.0, settle: float = 0.3) -> bool:
-        """True once every polled queue is empty, twice in a row (EventBridge delivery is synchronous
-        in moto, so an empty queue after the puts means everything was handled)."""
+        """True once every polled queue is empty and the log's stream handled, twice in a row
+        (EventBridge delivery is synchronous in moto, so an empty queue after the puts means
+        everything was decided, and a stream read to its end means everything was published)."""
         deadline = time.monotonic() + timeout
         calm = 0
         while time.monotonic() < deadline:

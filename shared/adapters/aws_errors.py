@@ -9,13 +9,23 @@ no retry can mend.
 
 from __future__ import annotations
 
+from functools import cache
+from typing import Any
+
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
-from botocore.retries.standard import RetryContext, ThrottledRetryableChecker, TransientRetryableChecker
 
 # DynamoDB's transaction conflict is retried by the DynamoDB client's legacy rules, not by the
 # generic standard-mode lists: another writer touched the item at the same instant.
 _ALSO_TRANSIENT = frozenset({"TransactionConflictException"})
-_CHECKERS = (TransientRetryableChecker(), ThrottledRetryableChecker())
+
+
+@cache
+def _checkers() -> tuple[Any, ...]:
+    # botocore.retries.standard pulls in botocore.utils, urllib3 and more (~100 ms): a cold start
+    # must not pay for it before the first failure that needs classifying.
+    from botocore.retries.standard import ThrottledRetryableChecker, TransientRetryableChecker  # noqa: PLC0415
+
+    return (TransientRetryableChecker(), ThrottledRetryableChecker())
 
 
 def error_code(error: BaseException) -> str:
@@ -32,8 +42,10 @@ def is_transient(error: BaseException) -> bool:
             return True
         if error_code(error) in _ALSO_TRANSIENT:
             return True
+        from botocore.retries.standard import RetryContext  # noqa: PLC0415 - see _checkers
+
         context = RetryContext(attempt_number=1, parsed_response=error.response)
-        return any(checker.is_retryable(context) for checker in _CHECKERS)
+        return any(checker.is_retryable(context) for checker in _checkers())
     if isinstance(error, BotoCoreError):
         return isinstance(error, ConnectionError | HTTPClientError)
     return False

@@ -12,8 +12,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from shared.domain.events import InteractionClosed
+if TYPE_CHECKING:  # annotations only: the wiring builds a clock at import, before any event model is needed
+    from shared.domain.events import InteractionClosed
 
 
 class WallClock:

@@ -6,10 +6,9 @@ Keys serve the admin questions:
 - by day and reason: index `by-day-reason` (day_shard, reason_at). A day's writes are spread
   over DAY_SHARDS partitions so one busy day never makes a hot index partition; a day query
   reads every shard;
-- the outbox: index `outbox` (outbox_shard, decided_at), sparse and KEYS_ONLY. A decision is
-  written with `outbox_shard` and keeps it until the transaction that counts it (after it was
-  published) removes it, so the index lists exactly the committed decisions not yet published
-  and counted. The attribute rides on the log entry's own write: no extra request.
+- the outbox is the table's stream (NEW_AND_OLD_IMAGES): every committed decision and every state
+  change reaches the log stream function (shared.usecases.log_stream), which publishes and counts
+  it; `decision_of` reads a stream image. No attribute, index or extra write serves it.
 
 Each decision's entry also keeps the `fingerprint` of the event it decided, so a repeat of the
 event_id with different content is told apart from a redelivery.
@@ -20,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from shared.domain.decision import CancelReason, Decision, State, format_utc
@@ -30,9 +29,6 @@ BY_CUSTOMER = "by-customer"
 BY_DAY_REASON = "by-day-reason"
 BY_DAY = "by-day"
 DAY_SHARDS = 16
-OUTBOX = "outbox"
-OUTBOX_SHARD = "outbox_shard"
-OUTBOX_SHARDS = 4
 FINGERPRINT = "fingerprint"
 
 
@@ -40,13 +36,23 @@ def key(decision_id: str) -> dict[str, Any]:
     return {KEY: {"S": decision_id}}
 
 
+# The first UTC day whose entries are all sharded by customer (day_shard below). Entries before it
+# were spread by decision id, so a reader that wants one customer partition of such a day reads all
+# of the day's shards and keeps its customers (shared.adapters.log_replay). Set it to the day after
+# the deploy that brought customer sharding: later only costs reads, earlier would miss entries.
+CUSTOMER_SHARDED_SINCE = date(2026, 12, 2)
+
+
+def customer_shard(customer_id: str) -> int:
+    """The customer's shard of every day: the simulation's partition p is shard p of each day."""
+    return int(hashlib.sha256(customer_id.encode()).hexdigest(), 16) % DAY_SHARDS
+
+
 def day_shard(decision: Decision) -> str:
-    shard = int(hashlib.sha256(decision.decision_id.encode()).hexdigest(), 16) % DAY_SHARDS
-    return f"{decision.decided_at:%Y-%m-%d}#{shard:02d}"
-
-
-def outbox_shard(decision: Decision) -> str:
-    return str(int(hashlib.sha256(decision.decision_id.encode()).hexdigest(), 16) % OUTBOX_SHARDS)
+    """Sharded by customer, not by decision: shard p of every day holds exactly the customers of
+    partition p, so a simulation partition reads one shard a day and sees each of its customers whole.
+    One customer's decisions of a day are few (caps and the ledger bound), so no shard runs hot."""
+    return f"{decision.decided_at:%Y-%m-%d}#{customer_shard(decision.customer_id):02d}"
 
 
 def to_item(decision: Decision, retention: timedelta) -> dict[str, Any]:
@@ -150,9 +156,8 @@ def from_item(item: dict[str, Any]) -> Decision:
 
 def put_once(table: str, decision: Decision, retention: timedelta, fingerprint: str | None = None) -> dict[str, Any]:
     """Writes the decision unless one exists for the event: the log entry is the idempotency marker.
-    It enters the outbox (see the module docstring) and keeps the event's fingerprint."""
+    It keeps the event's fingerprint; its stream record is what publishes and counts it."""
     item = to_item(decision, retention)
-    item[OUTBOX_SHARD] = {"S": outbox_shard(decision)}
     if fingerprint is not None:
         item[FINGERPRINT] = {"S": fingerprint}
     return {
@@ -169,18 +174,12 @@ def fingerprint_of_item(item: dict[str, Any]) -> str | None:
     return str(value) if value is not None else None
 
 
-def outbox_queries(table: str, before: datetime) -> list[dict[str, Any]]:
-    """One Query per outbox shard: the entries decided before `before` and not yet counted."""
-    return [
-        {
-            "TableName": table,
-            "IndexName": OUTBOX,
-            "KeyConditionExpression": "#shard = :shard AND decided_at < :before",
-            "ExpressionAttributeNames": {"#shard": OUTBOX_SHARD},
-            "ExpressionAttributeValues": {":shard": {"S": str(shard)}, ":before": {"S": format_utc(before)}},
-        }
-        for shard in range(OUTBOX_SHARDS)
-    ]
+def decision_of(image: dict[str, Any] | None) -> Decision | None:
+    """The decision a stream image (NewImage / OldImage, DynamoDB JSON) holds; None for the admin
+    and outcome records that share the table, and for no image at all."""
+    if not image or "record_type" in image or "doc" not in image:
+        return None
+    return from_item(image)
 
 
 def day_queries(table: str, day: str) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ outcome's idempotency marker, and it keeps the outcome's fingerprint so a repeat
 another outcome reusing the id. It carries `record_type = outcome`, the customer and `decided_at` (the
 time it occurred), so it shows in the customer's timeline (index by-customer) while decision
 queries skip it (they read only entries without a record_type); it has no day shard, so it stays
-out of the day indexes and the outbox.
+out of the day indexes, and its stream record publishes and counts nothing.
 
 Recording is ONE transaction: the record (attribute_not_exists), a ConditionCheck that the decision
 was released (its log entry's `state`), and the ledger update (the ledger's version condition).

@@ -3,10 +3,10 @@ FollowUpSuppressed (none), FollowUpScheduled (held until its send time), FollowU
 (released: send it now) and FollowUpCancelled (a pending follow-up that must not be sent).
 The detail is always the whole decision, with its `state`, `state_reason` and `state_changed_at`.
 
-Publishing happens after the commit, so it is at least once: a process that dies in between
-leaves its SQS message unacknowledged, the redelivery finds the committed decision and publishes
-it again; a decision nobody redelivers (POST /decide, Amazon Connect) stays in the outbox until
-the outbox function publishes it. Consumers dedupe on `decision_id`, the same on every repeat.
+Publishing happens after the commit, from the decision log's stream (shared.usecases.log_stream),
+so it is at least once: a batch of stream records that fails, or a function that dies before it
+answers, is read again and published again. Consumers dedupe on `decision_id`, the same on every
+repeat.
 """
 
 from __future__ import annotations

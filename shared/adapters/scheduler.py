@@ -2,8 +2,8 @@
 at its send time. This module alone spells schedule names and their input.
 
 Creating is idempotent (a name per decision: a second create answers ConflictException, which
-means "already scheduled"), so publishing a pending decision again (a redelivery, the outbox
-sweep) never makes a second schedule. Deleting is best effort: the release re-check cancels a
+means "already scheduled"), so announcing a pending decision again (a retried batch of the log
+stream) never makes a second schedule. Deleting is best effort: the release re-check cancels a
 follow-up whose schedule could not be deleted, so a stray firing has no effect.
 """
 
@@ -61,7 +61,7 @@ class Scheduler(aws.AwsPort):
     def ensure(self, decision_id: str, send_at: datetime, now: datetime) -> bool:
         """Makes sure the release of `decision_id` is scheduled; True if this call created it.
 
-        A send time already past (an outbox sweep, a slow publish) is scheduled for now: the
+        A send time already past (a stream batch retried late, a slow publish) is scheduled for now: the
         release re-check then decides as of the real moment."""
         try:
             self.client.create_schedule(

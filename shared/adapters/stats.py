@@ -1,38 +1,50 @@
-"""Daily decision counters, kept as decisions are made (the admin stats never read the log).
+"""Daily decision counters, kept as the decision log changes (the admin stats never read the log).
 
-After a batch is committed and published, one transaction adds the batch's counts to a counter
-item and marks each decision's log entry as counted. The marks make it exactly once: a redelivered
-decision is already marked, its condition fails, and it is left out of the retry. A day's counts
-are spread over STATS_SHARDS items so concurrent deciders rarely touch the same one.
-
-The same update takes the entry out of the outbox (decision_log.OUTBOX_SHARD): only published
-decisions are counted, so "counted" means "published and counted", and what the outbox still
-lists is exactly what the outbox function must publish.
+The log's stream function (shared.usecases.log_stream) adds each batch of stream records to the
+counters in ONE transaction: a receipt item keyed by the batch's first sequence number (what makes
+the count exactly once, see that module) and one ADD per day touched. Decisions count on the day
+they were decided (`total`, `a_<action>`, `r_<reason>`), releases and cancellations on the day
+they happened (`rel_*`, `can_*`). A day's counts are spread over STATS_SHARDS items so concurrent
+writers rarely touch the same one. Nothing is written to the log entries themselves.
 """
 
 from __future__ import annotations
 
 import random
-from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
+from enum import Enum
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shared.adapters import aws, decision_log, retry
-from shared.domain.decision import CancelReason, Decision, format_utc
+from shared.adapters import aws
+from shared.domain.decision import CancelReason, Decision
 
 STATS_SHARDS = 32
-ATTEMPTS = 6
+# The receipts of counted stream batches live beside the counters, in a partition of their own
+# (never a date, so no day query reads it), for as long as a batch can be retried: a stream keeps
+# records 24 hours, so two days is ample.
+RECEIPT_DAY = "receipt"
+RECEIPT_KEPT = timedelta(days=2)
+COUNTED_THROUGH = "through"
 
 
-def _names(decisions: Sequence[Decision]) -> Counter[str]:
+def decision_counts(decision: Decision) -> Counter[str]:
+    """Counter names of one decision, on its decided_at day."""
+    return Counter({"total": 1, f"a_{decision.action}": 1, f"r_{decision.reason}": 1})
+
+
+def lifecycle_counts(released: Sequence[Decision] = (), cancelled: Sequence[CancelReason | None] = ()) -> Counter[str]:
+    """Counter names of releases (`rel_total`, `rel_<action>`) and cancellations (`can_total`, `can_<REASON>`)."""
     counts: Counter[str] = Counter()
-    for decision in decisions:
-        counts["total"] += 1
-        counts[f"a_{decision.action}"] += 1
-        counts[f"r_{decision.reason}"] += 1
+    for decision in released:
+        counts["rel_total"] += 1
+        counts[f"rel_{decision.action}"] += 1
+    for reason in cancelled:
+        counts["can_total"] += 1
+        counts[f"can_{reason}"] += 1
     return counts
 
 
@@ -51,73 +63,72 @@ def _counter_update(table: str, day: str, shard: int, counts: Counter[str], now:
     }
 
 
-def lifecycle_counts(released: Sequence[Decision] = (), cancelled: Sequence[CancelReason | None] = ()) -> Counter[str]:
-    """Counter names of releases (`rel_total`, `rel_<action>`) and cancellations (`can_total`, `can_<REASON>`)."""
-    counts: Counter[str] = Counter()
-    for decision in released:
-        counts["rel_total"] += 1
-        counts[f"rel_{decision.action}"] += 1
-    for reason in cancelled:
-        counts["can_total"] += 1
-        counts[f"can_{reason}"] += 1
-    return counts
+def receipt_key(first: str) -> dict[str, Any]:
+    """A batch's receipt: its first sequence number, zero-padded so receipts sort in stream order."""
+    return {"day": {"S": RECEIPT_DAY}, "shard": {"S": first.zfill(40)}}
 
 
-def lifecycle_update(table: str, counts: Counter[str], now: datetime) -> dict[str, Any]:
-    """The counter update for releases and cancellations, on the day they happen. It rides in the
-    same transaction as the state change itself (shared.adapters.store), whose conditions make the
-    count exactly once, whatever the retries, repeated firings and racing deciders."""
-    shard = random.randrange(STATS_SHARDS)  # noqa: S311 - spreading load, not security
-    return _counter_update(table, f"{now:%Y-%m-%d}", shard, counts, now)
-
-
-def _mark_counted(log_table: str, decision: Decision, now: datetime) -> dict[str, Any]:
-    return {
-        "TableName": log_table,
-        "Key": decision_log.key(decision.decision_id),
-        "UpdateExpression": f"SET counted_at = :now REMOVE {decision_log.OUTBOX_SHARD}",
-        "ConditionExpression": f"attribute_exists({decision_log.KEY}) AND attribute_not_exists(counted_at)",
-        "ExpressionAttributeValues": {":now": {"S": format_utc(now)}},
+def _receipt_put(table: str, first: str, read: str | None, through: str, now: datetime) -> dict[str, Any]:
+    """The receipt, written only if it is still what was read (absent, or counted through `read`)."""
+    put: dict[str, Any] = {
+        "TableName": table,
+        "Item": {
+            **receipt_key(first),
+            COUNTED_THROUGH: {"S": through},
+            "expires_at": {"N": str(int((now + RECEIPT_KEPT).timestamp()))},
+        },
     }
+    if read is None:
+        put["ConditionExpression"] = "attribute_not_exists(#day)"
+        put["ExpressionAttributeNames"] = {"#day": "day"}
+    else:
+        put["ConditionExpression"] = "#through = :read"
+        put["ExpressionAttributeNames"] = {"#through": COUNTED_THROUGH}
+        put["ExpressionAttributeValues"] = {":read": {"S": read}}
+    return put
+
+
+class Added(Enum):
+    """How adding a batch's counts went."""
+
+    DONE = "done"  # the receipt and every counter moved together
+    RECEIPT_MOVED = "receipt_moved"  # someone counted part of the batch meanwhile: nothing written, read again
+    CONTENDED = "contended"  # a concurrent write to one of the items: nothing written, back off and retry
 
 
 class Stats(aws.AwsPort):
-    def __init__(self, stats_table: str, log_table: str, client: Any = None) -> None:
+    def __init__(self, stats_table: str, client: Any = None) -> None:
         self.stats_table = stats_table
-        self.log_table = log_table
         super().__init__(client)
 
-    def count(self, decisions: Sequence[Decision], now: datetime) -> list[Decision]:
-        """Adds these decisions to the counters once; returns the ones not counted yet (to retry)."""
-        pending = list({d.decision_id: d for d in decisions}.values())
-        for attempt in range(ATTEMPTS):
-            if not pending:
-                return []
-            by_day: dict[str, list[Decision]] = defaultdict(list)
-            for decision in pending:
-                by_day[f"{decision.decided_at:%Y-%m-%d}"].append(decision)
-            shard = random.randrange(STATS_SHARDS)  # noqa: S311 - spreading load, not security
-            items = [{"Update": _mark_counted(self.log_table, d, now)} for d in pending]
-            items += [
-                {"Update": _counter_update(self.stats_table, day, shard, _names(ds), now)} for day, ds in by_day.items()
-            ]
-            try:
-                self.client.transact_write_items(TransactItems=items)
-                return []
-            except ClientError as error:
-                if error.response["Error"]["Code"] != "TransactionCanceledException":
-                    raise
-                reasons = error.response.get("CancellationReasons", [])
-                counted = {
-                    pending[i].decision_id
-                    for i, reason in enumerate(reasons[: len(pending)])
-                    if reason.get("Code") == "ConditionalCheckFailed"
-                }
-                pending = [d for d in pending if d.decision_id not in counted]
-                if not counted:
-                    # A conflict with a concurrent counter update: wait, then try another shard.
-                    retry.backoff(attempt)
-        return pending
+    def counted_through(self, first: str) -> str | None:
+        """The last sequence number counted by a batch that started at `first`, None if none did."""
+        answer = self.client.get_item(TableName=self.stats_table, Key=receipt_key(first), ConsistentRead=True)
+        found = answer.get("Item", {}).get(COUNTED_THROUGH, {}).get("S")
+        return str(found) if found is not None else None
+
+    def add(
+        self, first: str, read: str | None, through: str, counts: Mapping[str, Counter[str]], now: datetime
+    ) -> Added:
+        """Adds `counts` (day -> counter names) and moves the receipt of the batch that starts at
+        `first` from `read` to `through`, in one transaction."""
+        shard = random.randrange(STATS_SHARDS)  # noqa: S311 - spreading load, not security
+        items: list[dict[str, Any]] = [{"Put": _receipt_put(self.stats_table, first, read, through, now)}]
+        items += [
+            {"Update": _counter_update(self.stats_table, day, shard, names, now)}
+            for day, names in sorted(counts.items())
+            if names
+        ]
+        try:
+            self.client.transact_write_items(TransactItems=items)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            reasons = error.response.get("CancellationReasons") or [{}]
+            if reasons[0].get("Code") == "ConditionalCheckFailed":
+                return Added.RECEIPT_MOVED
+            return Added.CONTENDED
+        return Added.DONE
 
     def days(self, first: date, last: date) -> list[dict[str, Any]]:
         found = []

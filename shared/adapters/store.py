@@ -5,6 +5,10 @@ Every state change of a pending follow-up is one transaction that holds the ledg
 condition and the log entry's `state = pending` condition: a decision that supersedes it, and its
 release, both bump the ledger version, so when they race exactly one wins and the other re-reads.
 
+Nothing else rides on these writes: the log table's stream carries each committed decision and
+each state change to the log stream function, which publishes and counts them
+(shared.usecases.log_stream).
+
 `DynamoStore` is production (and runs against moto in tests); `MemoryStore` serves simulation
 and fast tests. Both pass the same contract tests (tests/integration/test_store_contract.py).
 """
@@ -19,7 +23,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from shared.adapters import aws, decision_log, ledger, retry, stats
+from shared.adapters import aws, decision_log, ledger, retry
 from shared.domain.contacts import ContactLedger
 from shared.domain.decision import CancelReason, Decision, State
 from shared.domain.errors import TransientFailure
@@ -96,23 +100,14 @@ def state_change(
 
 class DynamoStore(aws.AwsPort):
     """One DynamoDB request per decision: a conditional put for a suppression, a transaction
-    (ledger slot + log entry, + each pending follow-up it supersedes, + their counters) for an
-    approval or a superseding suppression. The log entry doubles as the event's idempotency
-    marker, kept as long as the decision (400 days by default)."""
+    (ledger slot + log entry, + each pending follow-up it supersedes) for an approval or a
+    superseding suppression. The log entry doubles as the event's idempotency marker, kept as
+    long as the decision (400 days by default)."""
 
-    def __init__(
-        self,
-        ledger_table: str,
-        log_table: str,
-        retention: timedelta,
-        client: Any = None,
-        stats_table: str | None = None,
-    ) -> None:
+    def __init__(self, ledger_table: str, log_table: str, retention: timedelta, client: Any = None) -> None:
         self.ledger_table = ledger_table
         self.log_table = log_table
         self.retention = retention
-        # Where releases and cancellations are counted, in the transaction that makes them.
-        self.stats_table = stats_table
         super().__init__(client)
 
     def load(self, customer_ids: Iterable[str]) -> dict[str, ContactLedger]:
@@ -169,9 +164,6 @@ class DynamoStore(aws.AwsPort):
             {"Update": state_change(self.log_table, decision_id, State.CANCELLED, superseded, now)}
             for decision_id in decision.supersedes
         ]
-        if decision.supersedes and self.stats_table:
-            counts = stats.lifecycle_counts(cancelled=[superseded] * len(decision.supersedes))
-            items.append({"Update": stats.lifecycle_update(self.stats_table, counts, now)})
         try:
             self.client.transact_write_items(TransactItems=items)
         except ClientError as error:
@@ -191,8 +183,8 @@ class DynamoStore(aws.AwsPort):
         return Committed(decision)
 
     def settle(self, settled: Decision, before: ContactLedger, after: ContactLedger, now: datetime) -> SettleOutcome:
-        """Releases or cancels a pending follow-up: its ledger entry (version condition), its log
-        entry (`state = pending` condition) and the counters, in one transaction."""
+        """Releases or cancels a pending follow-up: its ledger entry (version condition) and its log
+        entry (`state = pending` condition), in one transaction."""
         items: list[dict[str, Any]] = [
             {"Update": ledger.replace_if_unchanged(self.ledger_table, before, after, now)},
             {
@@ -201,13 +193,6 @@ class DynamoStore(aws.AwsPort):
                 )
             },
         ]
-        if self.stats_table:
-            counts = (
-                stats.lifecycle_counts(released=[settled])
-                if settled.state is State.RELEASED
-                else stats.lifecycle_counts(cancelled=[settled.state_reason])
-            )
-            items.append({"Update": stats.lifecycle_update(self.stats_table, counts, now)})
         try:
             self.client.transact_write_items(TransactItems=items)
         except ClientError as error:

@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.adapters.aws_errors import error_code, is_transient
 from shared.domain.errors import GovernorError, field_path
@@ -23,13 +23,19 @@ from shared.domain.errors import GovernorError, field_path
 logger = Logger(child=True)
 
 
+# Both models only document the error body in the OpenAPI documents (error_response writes the JSON
+# itself), so their schemas are built when a document is generated, never in a function.
 class FieldProblem(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     field: str = Field(description="The path of the request part to change: a query parameter, a header, body.a.0.")
     message: str = Field(description="What is wrong with it (never the value sent).")
 
 
 class Error(BaseModel):
     """Every refusal and failure of every API: what happened, what to change, and where."""
+
+    model_config = ConfigDict(defer_build=True)
 
     code: str = Field(description="INVALID_INPUT, INVALID_JSON, NOT_FOUND, VERSION_CONFLICT, TRY_AGAIN, ...")
     message: str

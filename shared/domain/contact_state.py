@@ -64,10 +64,6 @@ def _next_time(ledger: ContactLedger, rules: Base, kind: Action, now: datetime) 
 
 
 SCOPE_KEYS = ("segment", "brand", "channel")
-SCOPE_HELP = (
-    "Contact state for interactions of this segment, brand or channel (overrides apply by them); "
-    "when none is given, those of the customer's latest decision."
-)
 
 
 def scope_for(entries: list[dict[str, Any]], asked: dict[str, str | None]) -> dict[str, str | None]:

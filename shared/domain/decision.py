@@ -5,28 +5,32 @@ This shape is the contract of the decision log, the outbound events and every AP
 
 from __future__ import annotations
 
-import base64
 import hashlib
+import importlib
 import json
-from datetime import UTC, datetime
+import re
+import struct
+from collections.abc import Callable
+from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic import BaseModel, ConfigDict, PlainSerializer, model_validator
 
 from shared.domain.events import Channel, InteractionClosed, Outcome
+from shared.domain.explanation import Explanation, RuleCheck, format_utc
+
+__all__ = ["Explanation", "RuleCheck", "format_utc"]  # and everything defined below
+
+_setattr = object.__setattr__
 
 
 def _utc_text(value: datetime) -> str:
     return format_utc(value)
 
 
-def format_utc(value: datetime) -> str:
-    """Fixed-width UTC text (sorts like the instant it names): 2026-11-23T10:00:00.000000Z."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 UtcDatetime = Annotated[datetime, PlainSerializer(_utc_text, return_type=str)]
+_M = TypeVar("_M", bound=BaseModel)
 
 
 class Action(StrEnum):
@@ -82,21 +86,11 @@ class CancelReason(StrEnum):
     POLICY_FORBIDS = "POLICY_FORBIDS"
 
 
-class RuleCheck(BaseModel):
-    """One rule the engine evaluated, with the figures behind its verdict."""
-
-    model_config = ConfigDict(frozen=True)
-
-    rule: str
-    passed: bool
-    message: str
-    figures: dict[str, Any] = Field(default_factory=dict)
-
-
 class DecisionInput(BaseModel):
     """The event fields the engine used, kept so a decision can be explained and replayed."""
 
-    model_config = ConfigDict(frozen=True)
+    # defer_build (here and below): schemas are built at first use, not when a function is imported.
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     channel: Channel
     closed_at: UtcDatetime
@@ -111,11 +105,34 @@ class DecisionInput(BaseModel):
 
     @classmethod
     def of(cls, event: InteractionClosed) -> DecisionInput:
-        return cls.model_validate(event.model_dump(include=set(cls.model_fields)))
+        # The event's fields are valid already (and typed as here): copied, not dumped and validated
+        # (as `constructed` does, written out: the engine makes one per decision).
+        given = event.__dict__
+        made = cls.__new__(cls)
+        _setattr(
+            made,
+            "__dict__",
+            {
+                "channel": given["channel"],
+                "closed_at": given["closed_at"],
+                "outcome": given["outcome"],
+                "handle_seconds": given["handle_seconds"],
+                "contact_attempts": given["contact_attempts"],
+                "reopen_count": given["reopen_count"],
+                "sentiment": given["sentiment"],
+                "customer_timezone": given["customer_timezone"],
+                "segment": given["segment"],
+                "brand": given["brand"],
+            },
+        )
+        _setattr(made, "__pydantic_fields_set__", _ALL_INPUT_FIELDS)
+        _setattr(made, "__pydantic_extra__", None)
+        _setattr(made, "__pydantic_private__", None)
+        return made
 
 
 class Decision(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     decision_id: str
     event_id: str
@@ -123,7 +140,8 @@ class Decision(BaseModel):
     customer_id: str
     action: Action
     reasons: tuple[Reason, ...]
-    explanation: tuple[RuleCheck, ...]
+    # Sentences are rendered when read (shared.domain.explanation); it dumps as a list of RuleCheck.
+    explanation: Explanation
     policy_version: int
     policy_scope: str = "default"  # "default", or the scope of the override that applied, e.g. "segment=vip"
     send_at: UtcDatetime | None
@@ -159,14 +177,70 @@ class Decision(BaseModel):
         return self.action is not Action.NONE
 
 
+def constructed(model: type[_M], values: dict[str, Any], fields: set[str] | None = None) -> _M:
+    """`model` holding `values`, which are already valid and typed as its fields (every field
+    given, in order): what model_construct does, without its per-field loop. The engine builds
+    its decision this way; validating values it made itself would cost more than deciding.
+
+    `fields`: the set of every field name, shared by the instances (pydantic changes a frozen
+    model's fields set only on a copy, and nothing here changes it)."""
+    instance = model.__new__(model)
+    _setattr(instance, "__dict__", values)
+    _setattr(instance, "__pydantic_fields_set__", set(values) if fields is None else fields)
+    _setattr(instance, "__pydantic_extra__", None)
+    _setattr(instance, "__pydantic_private__", None)
+    return instance
+
+
+_ALL_INPUT_FIELDS = set(DecisionInput.model_fields)
+ALL_DECISION_FIELDS = set(Decision.model_fields)
+
+
+# Lower-case base32 (RFC 4648) letters, by pairs: a 10-bit number -> its two letters.
+_B32 = "abcdefghijklmnopqrstuvwxyz234567"
+_B32_PAIRS = tuple(a + b for a in _B32 for b in _B32)
+# The JSON array json.dumps writes for two texts of printable ASCII without a quote or backslash.
+_PLAIN_KEY = re.compile(r'\["[ !#-\[\]-~]*","[ !#-\[\]-~]*"\]')
+_TWO_WORDS = struct.Struct(">QQ")
+
+
+def _short_sha256() -> Callable[[bytes], Any]:
+    """sha256 for short inputs: CPython's own implementation (the same digest) starts faster than
+    OpenSSL's, which hashlib prefers; hashlib's where the interpreter has no such module."""
+    for name in ("_sha256", "_sha2"):
+        try:
+            found: Callable[[bytes], Any] = importlib.import_module(name).sha256
+        except (ImportError, AttributeError):
+            continue
+        return found
+    return hashlib.sha256
+
+
+sha256 = _short_sha256()
+
+
 def decision_id_for(customer_id: str, event_id: str) -> str:
     """Deterministic, so every retry of an event names the same decision (consumers dedupe on it).
 
     Scoped by customer: an event_id is the producer's key, and two customers' events that happen
-    to share one must never name (and so swallow, or read) each other's decision."""
-    key = json.dumps([customer_id, event_id], separators=(",", ":"))
-    digest = hashlib.sha256(key.encode()).digest()[:16]
-    return "dcn_" + base64.b32encode(digest).decode().rstrip("=").lower()
+    to share one must never name (and so swallow, or read) each other's decision.
+
+    The id is "dcn_" and the lower-case unpadded base32 of the first 16 bytes of the sha256 of
+    the JSON array [customer_id, event_id] without spaces. Written out by hand: json.dumps and
+    base64.b32encode cost more than the rest of a decision (same text: tests/unit/test_engine.py)."""
+    key = f'["{customer_id}","{event_id}"]'
+    if not _PLAIN_KEY.fullmatch(key):
+        key = json.dumps([customer_id, event_id], separators=(",", ":"))
+    hi, lo = _TWO_WORDS.unpack_from(sha256(key.encode()).digest())
+    # The 128 bits, padded with two zero bits as base32 pads them, are 13 pairs of letters:
+    # six from the high word, one across both, six from the low word.
+    p = _B32_PAIRS
+    return (
+        f"dcn_{p[hi >> 54]}{p[(hi >> 44) & 1023]}{p[(hi >> 34) & 1023]}{p[(hi >> 24) & 1023]}"
+        f"{p[(hi >> 14) & 1023]}{p[(hi >> 4) & 1023]}{p[((hi & 15) << 6) | (lo >> 58)]}"
+        f"{p[(lo >> 48) & 1023]}{p[(lo >> 38) & 1023]}{p[(lo >> 28) & 1023]}{p[(lo >> 18) & 1023]}"
+        f"{p[(lo >> 8) & 1023]}{p[(lo & 255) << 2]}"
+    )
 
 
 def fingerprint_of(event: InteractionClosed) -> str:

@@ -5,65 +5,125 @@ No I/O and no clock reading here, so it can be tested exhaustively and replayed 
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable
-from dataclasses import dataclass
+import struct
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from itertools import chain
+from operator import attrgetter
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from shared.domain.contacts import ContactLedger, FollowUp
+from shared.domain.contacts import PENDING, ContactLedger, FollowUp
 from shared.domain.decision import (
+    ALL_DECISION_FIELDS,
     Action,
     CancelReason,
     Decision,
     DecisionInput,
     Reason,
-    RuleCheck,
     State,
+    constructed,
     decision_id_for,
-    format_utc,
+    sha256,
 )
 from shared.domain.events import InteractionClosed, Outcome
+from shared.domain.explanation import Explanation, Record
 from shared.domain.policy import Base as Rules
-from shared.domain.policy import Policy, QuietHours, Window
+from shared.domain.policy import Policy, QuietHours
+
+
+# The enum members the engine uses, copied into plain classes: in Python 3.11 reading a member
+# from its enum class (Action.SURVEY) goes through the enum metaclass's __getattr__ hook and costs
+# more than checking a rule.
+class _A:
+    CALLBACK = Action.CALLBACK
+    NONE = Action.NONE
+    SURVEY = Action.SURVEY
+
+
+class _R:
+    ABANDONED_INTERACTION = Reason.ABANDONED_INTERACTION
+    ALREADY_FOLLOWED_UP = Reason.ALREADY_FOLLOWED_UP
+    CALLBACK_CAP_REACHED = Reason.CALLBACK_CAP_REACHED
+    CALLBACK_DISABLED = Reason.CALLBACK_DISABLED
+    CALLBACK_ESCALATED = Reason.CALLBACK_ESCALATED
+    CALLBACK_NEGATIVE_SENTIMENT = Reason.CALLBACK_NEGATIVE_SENTIMENT
+    CALLBACK_REOPENED = Reason.CALLBACK_REOPENED
+    CALLBACK_REPEAT_CONTACT = Reason.CALLBACK_REPEAT_CONTACT
+    CALLBACK_UNRESOLVED = Reason.CALLBACK_UNRESOLVED
+    CONTACT_CAP_REACHED = Reason.CONTACT_CAP_REACHED
+    CONTACT_COOLDOWN = Reason.CONTACT_COOLDOWN
+    NOT_SAMPLED = Reason.NOT_SAMPLED
+    OPTED_OUT = Reason.OPTED_OUT
+    QUIET_HOURS_DEFERRED = Reason.QUIET_HOURS_DEFERRED
+    SEGMENT_EXCLUDED = Reason.SEGMENT_EXCLUDED
+    SHORT_INTERACTION = Reason.SHORT_INTERACTION
+    STALE_EVENT = Reason.STALE_EVENT
+    SURVEY_CAP_REACHED = Reason.SURVEY_CAP_REACHED
+    SURVEY_COOLDOWN_AFTER_RESPONSE = Reason.SURVEY_COOLDOWN_AFTER_RESPONSE
+    SURVEY_DELAYED = Reason.SURVEY_DELAYED
+    SURVEY_DISABLED = Reason.SURVEY_DISABLED
+    SURVEY_ELIGIBLE = Reason.SURVEY_ELIGIBLE
+    SURVEY_FATIGUE = Reason.SURVEY_FATIGUE
+
+
+class _S:
+    CANCELLED = State.CANCELLED
+    PENDING = State.PENDING
+    RELEASED = State.RELEASED
+    SUPPRESSED = State.SUPPRESSED
+
+
+class _C:
+    EXPIRED = CancelReason.EXPIRED
+    OPTED_OUT = CancelReason.OPTED_OUT
+    POLICY_FORBIDS = CancelReason.POLICY_FORBIDS
+    SUPERSEDED_BY_NEWER_INTERACTION = CancelReason.SUPERSEDED_BY_NEWER_INTERACTION
+
+
+class _O:
+    ABANDONED = Outcome.ABANDONED
 
 
 def decide(event: InteractionClosed, ledger: ContactLedger, policy: Policy, now: datetime) -> Decision:
     """Decides `event`. Pending follow-ups this newer interaction supersedes are cancelled by the
-    same decision (`supersedes`), and it is decided with their slots free."""
+    same decision (`supersedes`), and it is decided with their slots free.
+
+    Nothing is formatted here: each rule leaves a record (shared.domain.explanation) that is
+    rendered into its sentence when the decision is read, and the decision is built from values
+    the engine made itself, without validating them again."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     now = now.astimezone(UTC)
-    rules, scope = policy.for_event(event)
-    superseded = supersedable(event, ledger, rules)
-    action, reasons, checks, send_at = _evaluate(
-        event,
-        ledger.without(f.decision_id for f in superseded),
-        rules,
-        policy.excluded_segments,
-        now,
-        superseded=superseded,
-    )
-    if action is Action.NONE:
-        state = State.SUPPRESSED
+    rules, scope = policy.for_event(event) if policy.overrides else (policy, "default")
+    action, reasons, records, send_at, gone = _evaluate(event, ledger, _facts(rules), policy.excluded_segments, now)
+    if action is _A.NONE:
+        state = _S.SUPPRESSED
+        send_at = None
     else:
-        state = State.PENDING if send_at is not None and send_at > now else State.RELEASED
-    return Decision(
-        decision_id=decision_id_for(event.customer_id, event.event_id),
-        event_id=event.event_id,
-        interaction_id=event.interaction_id,
-        customer_id=event.customer_id,
-        action=action,
-        reasons=tuple(reasons),
-        explanation=tuple(checks),
-        policy_version=policy.version,
-        policy_scope=scope,
-        send_at=send_at if action is not Action.NONE else None,
-        decided_at=now,
-        input=DecisionInput.of(event),
-        state=state,
-        state_changed_at=now,
-        supersedes=tuple(f.decision_id for f in superseded),
+        state = _S.PENDING if send_at is not None and send_at > now else _S.RELEASED
+    return constructed(
+        Decision,
+        {
+            "decision_id": decision_id_for(event.customer_id, event.event_id),
+            "event_id": event.event_id,
+            "interaction_id": event.interaction_id,
+            "customer_id": event.customer_id,
+            "action": action,
+            "reasons": tuple(reasons),
+            "explanation": Explanation(records),
+            "policy_version": policy.version,
+            "policy_scope": scope,
+            "send_at": send_at,
+            "decided_at": now,
+            "input": DecisionInput.of(event),
+            "state": state,
+            "state_reason": None,
+            "state_changed_at": now,
+            "supersedes": gone,
+        },
+        ALL_DECISION_FIELDS,
     )
 
 
@@ -74,237 +134,333 @@ def supersedable(event: InteractionClosed, ledger: ContactLedger, rules: Rules) 
     And a pending survey of this very interaction, re-closed with a callback trigger: the
     customer has told us the problem is not solved, so "how did we do?" is the wrong question."""
     found = []
-    for f in ledger.pending():
-        if f.closed_at is None or f.closed_at >= event.closed_at:
-            continue  # not older: an event arriving out of order never cancels a later one
+    closed_at = event.closed_at
+    for f in ledger.followups:
+        if f.state != PENDING or f.closed_at is None or f.closed_at >= closed_at:
+            continue  # not pending, or not older: an event arriving out of order never cancels a later one
         if f.interaction_id == event.interaction_id:
-            moot = f.kind is Action.SURVEY and bool(_callback_triggers(event, rules))
+            moot = f.kind is _A.SURVEY and bool(_callback_triggers(event, rules))
         else:
-            moot = f.kind is Action.SURVEY or event.outcome is not Outcome.ABANDONED
+            moot = f.kind is _A.SURVEY or event.outcome is not _O.ABANDONED
         if moot:
             found.append(f)
     return tuple(found)
 
 
-_Verdict = tuple[Action, list[Reason], list[RuleCheck], datetime | None]
+# A cap window as the engine checks it: (max, length, label).
+_Cap = tuple[int, timedelta, str]
+
+
+class _Facts:
+    """The rules of one policy scope as the engine reads them, spans computed once: a policy is
+    read once and decides many events."""
+
+    __slots__ = (
+        "any_caps",
+        "attempts_at_least",
+        "callback_caps",
+        "callback_enabled",
+        "cooldown",
+        "cooldown_days",
+        "default_zone",
+        "fatigue",
+        "fatigue_figures",
+        "freshness",
+        "freshness_hours",
+        "gap",
+        "gap_hours",
+        "ignore_after",
+        "ignore_after_days",
+        "max_age",
+        "max_age_hours",
+        "min_handle",
+        "no_fatigue_record",
+        "no_gap_record",
+        "no_response_record",
+        "pause",
+        "quiet",
+        "reopens_at_least",
+        "rules",
+        "sample_rate",
+        "sentiment_at_or_below",
+        "skip_outcomes",
+        "survey_caps",
+        "survey_delay",
+        "survey_delay_minutes",
+        "survey_enabled",
+        "trigger_outcomes",
+    )
+
+    def __init__(self, rules: Rules) -> None:
+        self.rules = rules
+        self.skip_outcomes = rules.skip.outcomes
+        self.max_age_hours = rules.skip.max_event_age_hours
+        self.max_age = timedelta(hours=self.max_age_hours)
+        self.min_handle = rules.skip.min_handle_seconds_for_survey
+        triggers = rules.callback_triggers
+        self.trigger_outcomes = triggers.outcomes
+        self.sentiment_at_or_below = triggers.sentiment_at_or_below
+        self.attempts_at_least = triggers.contact_attempts_at_least
+        self.reopens_at_least = triggers.reopen_count_at_least
+        self.survey_delay_minutes = rules.survey_delay_minutes
+        self.survey_delay = rules.survey_delay
+        self.quiet = rules.quiet_hours
+        self.default_zone = rules.quiet_hours.default_timezone if rules.quiet_hours else "UTC"
+        self.callback_enabled = rules.enabled.callback
+        self.survey_enabled = rules.enabled.survey
+        self.sample_rate = rules.survey_sample_rate
+        self.freshness_hours = rules.survey_freshness_hours
+        self.freshness = rules.survey_freshness
+        self.cooldown_days = rules.survey_cooldown_after_response_days
+        self.cooldown = rules.survey_cooldown_after_response
+        fatigue = self.fatigue = rules.fatigue
+        self.fatigue_figures = (fatigue.ignored_in_a_row, fatigue.pause_days)
+        self.ignore_after = fatigue.ignore_after
+        self.ignore_after_days = fatigue.ignore_after_days
+        self.pause = fatigue.pause
+        self.gap_hours = rules.min_gap_hours_before_survey
+        self.gap = rules.min_gap_before_survey
+        caps = rules.caps
+        self.survey_caps = tuple((w.max, w.length, w.label) for w in caps.survey)
+        self.callback_caps = tuple((w.max, w.length, w.label) for w in caps.callback)
+        self.any_caps = tuple((w.max, w.length, w.label) for w in caps.any)
+        # The records of a customer with no released survey, and of no follow-up near send time.
+        self.no_response_record: Record = ("cdn", True, None, self.cooldown_days, None)
+        self.no_fatigue_record: Record = ("fat", True, 0, *self.fatigue_figures, None, self.ignore_after_days)
+        self.no_gap_record: Record = ("gap", True, self.gap_hours, None, None, None)
+
+
+# By identity (the entry keeps its rules alive, so an id is never reused while it is here).
+_FACTS: dict[int, _Facts] = {}
+
+
+def _facts(rules: Rules) -> _Facts:
+    known = _FACTS.get(id(rules))
+    if known is None or known.rules is not rules:
+        if len(_FACTS) > 256:  # policy versions come and go
+            _FACTS.clear()
+        known = _FACTS[id(rules)] = _Facts(rules)
+    return known
+
+
+# action, reasons, the rules' records, send time, the decision ids of the follow-ups superseded
+_Verdict = tuple[Action, list[Reason], tuple[Record, ...], datetime | None, tuple[str, ...]]
 
 
 def _evaluate(
-    event: InteractionClosed,
-    ledger: ContactLedger,
-    policy: Rules,
-    excluded_segments: frozenset[str],
-    now: datetime,
-    *,
-    superseded: tuple[FollowUp, ...] = (),
+    event: InteractionClosed, ledger: ContactLedger, facts: _Facts, excluded_segments: frozenset[str], now: datetime
 ) -> _Verdict:
-    checks: list[RuleCheck] = []
+    # The event's fields, read from its dict: they are read often, and a pydantic model's
+    # attribute goes through its __getattr__ hook.
+    given = event.__dict__
+    records: list[Record] = []
+    add = records.append
+    triggers = _triggers(given, facts)
 
-    def gate(rule: str, passed: bool, message: str, **figures: object) -> bool:
-        checks.append(RuleCheck(rule=rule, passed=passed, message=message, figures=figures))
-        return passed
+    # One pass over the ledger: the pending follow-ups this newer interaction supersedes (see
+    # `supersedable`; it is decided with their slots free), this interaction's follow-ups, the
+    # send times that count against the caps (a follow-up that never reached the customer took
+    # none of their time) and the released surveys (what the customer did with them).
+    interaction_id = given["interaction_id"]
+    # In UTC, like every other instant here: datetimes with one tzinfo compare and subtract
+    # without asking it for offsets, which otherwise costs more than the comparison.
+    closed_at = given["closed_at"].astimezone(UTC)
+    survey_kind = _A.SURVEY
+    callback = survey = None
+    superseded: list[FollowUp] = []
+    released: list[FollowUp] = []
+    surveys: list[datetime] = []
+    callbacks: list[datetime] = []
+    if followups := ledger.followups:
+        abandoned = given["outcome"] is _O.ABANDONED
+        for f in followups:
+            kind = f.kind
+            if f.state == PENDING:
+                if f.closed_at is not None and f.closed_at < closed_at:
+                    if f.interaction_id == interaction_id:
+                        moot = kind is survey_kind and bool(triggers)
+                    else:
+                        moot = kind is survey_kind or not abandoned
+                    if moot:
+                        superseded.append(f)
+                        continue
+            elif kind is survey_kind:
+                released.append(f)
+            if f.interaction_id == interaction_id:
+                if kind is survey_kind:
+                    survey = survey or f
+                else:
+                    callback = callback or f
+            if f.delivery_failed:
+                continue
+            if kind is survey_kind:
+                surveys.append(f.send_at)
+            elif f.reached is not False:
+                callbacks.append(f.send_at)
 
-    def stop(reason: Reason) -> _Verdict:
-        return Action.NONE, [reason], checks, None
+    if superseded:
+        gone = tuple(f.decision_id for f in superseded)
+        add(("sup", True, tuple(f.kind for f in superseded), gone))
+    else:
+        gone = ()
+        add(_NOTHING_SUPERSEDED)
 
-    gate(
-        "supersedes",
-        True,
-        "cancels pending " + ", ".join(f"{f.kind} {f.decision_id}" for f in superseded) + " (a newer interaction)"
-        if superseded
-        else "no pending follow-up of an older interaction to cancel",
-        decision_ids=[f.decision_id for f in superseded],
-    )
-
-    everything = ledger.opted_out_of("all")
-    if not gate(
-        "opt_out",
-        everything is None,
-        f"the customer opted out of all follow-ups ({everything.source}, {_short(everything.at)})"
-        if everything
-        else "no opt-out of all follow-ups",
-    ):
-        return stop(Reason.OPTED_OUT)
+    opt_outs = ledger.opt_outs
+    if opt_outs and (all_out := ledger.opted_out_of("all")) is not None:
+        add(("opt", False, all_out.source, all_out.at))
+        return _A.NONE, [_R.OPTED_OUT], tuple(records), None, gone
+    add(_NO_OPT_OUT)
 
     # One follow-up per interaction, except that a surveyed interaction which comes back unsolved
     # may still get its one callback: never a second survey, never a second callback.
-    triggers = _callback_triggers(event, policy)
-    earlier = ledger.of_interaction(event.interaction_id)
-    callback = next((f for f in earlier if f.kind is Action.CALLBACK), None)
-    survey = next((f for f in earlier if f.kind is Action.SURVEY), None)
     blocking = callback or (survey if not triggers else None)
-    if blocking:
-        message = f"interaction already got a {blocking.kind} ({blocking.decision_id})"
-    elif survey:
-        message = f"interaction got a survey ({survey.decision_id}) but came back unsolved: a callback may follow"
-    else:
-        message = "no earlier follow-up"
-    first = blocking or survey
-    if not gate(
-        "one_follow_up_per_interaction",
-        blocking is None,
-        message,
-        earlier_decision_id=first.decision_id if first else None,
-    ):
-        return stop(Reason.ALREADY_FOLLOWED_UP)
+    if blocking is not None:
+        add(("one", False, blocking.decision_id, blocking.kind))
+        return _A.NONE, [_R.ALREADY_FOLLOWED_UP], tuple(records), None, gone
+    add(("one", True, survey.decision_id, None) if survey else _NO_EARLIER)
 
-    if not gate(
-        "skip_outcomes",
-        event.outcome not in policy.skip.outcomes,
-        f"outcome {event.outcome} never gets a follow-up"
-        if event.outcome in policy.skip.outcomes
-        else f"outcome {event.outcome} may get a follow-up",
-        outcome=str(event.outcome),
-    ):
-        return stop(Reason.ABANDONED_INTERACTION)
+    outcome = given["outcome"]
+    if outcome in facts.skip_outcomes:
+        add(("sko", False, outcome))
+        return _A.NONE, [_R.ABANDONED_INTERACTION], tuple(records), None, gone
+    add(("sko", True, outcome))
 
-    age = now - event.closed_at
-    max_age = timedelta(hours=policy.skip.max_event_age_hours)
-    if not gate(
-        "max_event_age",
-        age <= max_age,
-        f"closed {_span(age)} ago, limit {policy.skip.max_event_age_hours} h",
-        age_hours=round(age.total_seconds() / 3600, 4),
-        limit_hours=policy.skip.max_event_age_hours,
-    ):
-        return stop(Reason.STALE_EVENT)
+    age = now - closed_at
+    if age > facts.max_age:
+        add(("age", False, age, facts.max_age_hours))
+        return _A.NONE, [_R.STALE_EVENT], tuple(records), None, gone
+    add(("age", True, age, facts.max_age_hours))
 
     extra: list[Reason] = []
     earliest = now
     if not triggers:
         # Surveys wait a while after the interaction, so a quick re-contact can still cancel them.
-        earliest = max(now, event.closed_at + policy.survey_delay)
-        if earliest > now:
-            extra.append(Reason.SURVEY_DELAYED)
-        gate(
-            "survey_delay",
-            True,
-            f"surveys wait {policy.survey_delay_minutes} min after the interaction closed: "
-            f"not before {_short(earliest)}"
-            if earliest > now
-            else f"closed more than {policy.survey_delay_minutes} min ago: no delay",
-            delay_minutes=policy.survey_delay_minutes,
-            not_before=format_utc(earliest),
-        )
-    timezone, send_at = _send_time(event, policy.quiet_hours, earliest)
-    deferred = send_at > earliest
-    gate(
-        "quiet_hours",
-        True,
-        f"inside quiet hours in {timezone}: send at {_short(send_at)}"
-        if deferred
-        else f"outside quiet hours in {timezone}",
-        timezone=timezone,
-        send_at=format_utc(send_at),
-    )
-    if deferred:
-        extra.append(Reason.QUIET_HOURS_DEFERRED)
+        delay_end = closed_at + facts.survey_delay
+        delayed = delay_end > now
+        if delayed:
+            earliest = delay_end
+            extra.append(_R.SURVEY_DELAYED)
+        add(("dly", True, facts.survey_delay_minutes, earliest, delayed))
+    quiet = facts.quiet
+    timezone = given["customer_timezone"] or facts.default_zone
+    if quiet is None:
+        send_at = earliest
+        add(("qh", True, timezone, send_at, False))
+    else:
+        zone = _ZONES.get(timezone)
+        if zone is None:
+            zone = _ZONES[timezone] = ZoneInfo(timezone)  # names are validated: a few hundred at most
+        send_at = next_outside_quiet_hours(earliest, zone, quiet)
+        if send_at > earliest:
+            extra.append(_R.QUIET_HOURS_DEFERRED)
+            add(("qh", True, timezone, send_at, True))
+        else:
+            add(("qh", True, timezone, send_at, False))
 
-    gate(
-        "callback_triggers",
-        True,
-        "problem not solved: " + ", ".join(triggers) if triggers else "problem solved: no callback trigger",
-        triggers=[str(t) for t in triggers],
-    )
     if triggers:
+        add(("trg", True, tuple(triggers)))
         # An unsolved problem never gets a survey: the answer is a callback or nothing.
-        if not gate("callback_enabled", policy.enabled.callback, "callbacks are " + _on(policy.enabled.callback)):
-            return Action.NONE, [Reason.CALLBACK_DISABLED, *triggers], checks, None
-        if _opted_out(ledger, "callback", gate):
-            return Action.NONE, [Reason.OPTED_OUT, *triggers], checks, None
-        blocked = _cap_checks(Action.CALLBACK, ledger.of_kind(Action.CALLBACK), policy.caps.callback, send_at, gate)
-        if blocked:
-            return Action.NONE, [Reason.CALLBACK_CAP_REACHED, *triggers], checks, None
-        if _cap_checks(ANY_KIND, ledger.all_sends(), policy.caps.any, send_at, gate):
-            return Action.NONE, [Reason.CONTACT_CAP_REACHED, *triggers], checks, None
-        return Action.CALLBACK, [*triggers, *extra], checks, send_at
+        if not facts.callback_enabled:
+            add(_CALLBACKS_OFF)
+            return _A.NONE, [_R.CALLBACK_DISABLED, *triggers], tuple(records), None, gone
+        add(_CALLBACKS_ON)
+        if opt_outs:
+            if _opted_out(ledger, "callback", add):
+                return _A.NONE, [_R.OPTED_OUT, *triggers], tuple(records), None, gone
+        else:
+            add(_NO_CALLBACK_OPT_OUT)
+        if callbacks:
+            callbacks.sort()
+        if _cap_checks(_A.CALLBACK, callbacks, facts.callback_caps, send_at, add):
+            return _A.NONE, [_R.CALLBACK_CAP_REACHED, *triggers], tuple(records), None, gone
+        if facts.any_caps and _cap_checks(ANY_KIND, sorted(surveys + callbacks), facts.any_caps, send_at, add):
+            return _A.NONE, [_R.CONTACT_CAP_REACHED, *triggers], tuple(records), None, gone
+        return _A.CALLBACK, [*triggers, *extra], tuple(records), send_at, gone
 
-    if not gate("survey_enabled", policy.enabled.survey, "surveys are " + _on(policy.enabled.survey)):
-        return stop(Reason.SURVEY_DISABLED)
-    if _opted_out(ledger, "survey", gate):
-        return stop(Reason.OPTED_OUT)
-    segment_excluded = event.segment is not None and event.segment in excluded_segments
-    if not gate(
-        "excluded_segments",
-        not segment_excluded,
-        f"segment {event.segment} is never surveyed" if segment_excluded else "segment may be surveyed",
-        segment=event.segment,
-    ):
-        return stop(Reason.SEGMENT_EXCLUDED)
-    minimum = policy.skip.min_handle_seconds_for_survey
-    too_short = minimum > 0 and event.handle_seconds is not None and event.handle_seconds < minimum
-    if not gate(
-        "min_handle_time",
-        not too_short,
-        f"handled in {event.handle_seconds} s, surveys need {minimum} s" if too_short else "long enough to survey",
-        handle_seconds=event.handle_seconds,
-        minimum_seconds=minimum,
-    ):
-        return stop(Reason.SHORT_INTERACTION)
-    draw = sample_draw(event.interaction_id)
-    if not gate(
-        "survey_sample",
-        draw < policy.survey_sample_rate,
-        f"draw {draw:.4f} against sample rate {policy.survey_sample_rate}",
-        draw=round(draw, 6),
-        rate=policy.survey_sample_rate,
-    ):
-        return stop(Reason.NOT_SAMPLED)
-    age_at_send = send_at - event.closed_at
-    if not gate(
-        "survey_freshness",
-        age_at_send <= policy.survey_freshness,
-        f"would go out {_span(age_at_send)} after the interaction closed, limit {policy.survey_freshness_hours} h",
-        age_at_send_hours=round(age_at_send.total_seconds() / 3600, 4),
-        limit_hours=policy.survey_freshness_hours,
-    ):
+    add(_NO_TRIGGERS)
+    if not facts.survey_enabled:
+        add(_SURVEYS_OFF)
+        return _A.NONE, [_R.SURVEY_DISABLED], tuple(records), None, gone
+    add(_SURVEYS_ON)
+    if opt_outs:
+        if _opted_out(ledger, "survey", add):
+            return _A.NONE, [_R.OPTED_OUT], tuple(records), None, gone
+    else:
+        add(_NO_SURVEY_OPT_OUT)
+    segment = given["segment"]
+    if segment is not None and segment in excluded_segments:
+        add(("seg", False, segment))
+        return _A.NONE, [_R.SEGMENT_EXCLUDED], tuple(records), None, gone
+    add(("seg", True, segment))
+    minimum = facts.min_handle
+    handled = given["handle_seconds"]
+    if minimum > 0 and handled is not None and handled < minimum:
+        add(("mht", False, handled, minimum))
+        return _A.NONE, [_R.SHORT_INTERACTION], tuple(records), None, gone
+    add(("mht", True, handled, minimum))
+    draw = sample_draw(interaction_id)
+    rate = facts.sample_rate
+    if draw >= rate:
+        add(("smp", False, draw, rate))
+        return _A.NONE, [_R.NOT_SAMPLED], tuple(records), None, gone
+    add(("smp", True, draw, rate))
+    age_at_send = send_at - closed_at
+    if age_at_send > facts.freshness:
         # A survey that would be released stale is never held: it would only take a slot.
-        return stop(Reason.STALE_EVENT)
+        add(("frs", False, age_at_send, facts.freshness_hours))
+        return _A.NONE, [_R.STALE_EVENT], tuple(records), None, gone
+    add(("frs", True, age_at_send, facts.freshness_hours))
 
     blockers: list[Reason] = []
-    record = survey_record(ledger, policy, now)
-    cooldown_end = record.cooldown_end
-    if not gate(
-        "survey_cooldown_after_response",
-        cooldown_end is None or send_at >= cooldown_end,
-        f"answered a survey at {_short(record.last_response)}, no survey for "
-        f"{policy.survey_cooldown_after_response_days} days after a response, next eligible {_short(cooldown_end)}"
-        if record.last_response and cooldown_end and send_at < cooldown_end
-        else "no survey response within the cooldown",
-        last_response=format_utc(record.last_response) if record.last_response else None,
-        cooldown_days=policy.survey_cooldown_after_response_days,
-        next_eligible=format_utc(cooldown_end) if cooldown_end else None,
-    ):
-        blockers.append(Reason.SURVEY_COOLDOWN_AFTER_RESPONSE)
-    fatigue_end = record.fatigue_end
-    fatigued = fatigue_end is not None and send_at < fatigue_end
-    if not gate(
-        "survey_fatigue",
-        not fatigued,
-        f"{record.ignored_in_a_row} surveys ignored in a row (no response within "
-        f"{policy.fatigue.ignore_after_days} days), threshold {policy.fatigue.ignored_in_a_row}: "
-        f"no survey for {policy.fatigue.pause_days} days, next eligible {_short(fatigue_end)}"
-        if fatigued and fatigue_end
-        else f"{record.ignored_in_a_row} surveys ignored in a row, threshold {policy.fatigue.ignored_in_a_row}",
-        ignored_in_a_row=record.ignored_in_a_row,
-        threshold=policy.fatigue.ignored_in_a_row,
-        pause_days=policy.fatigue.pause_days,
-        next_eligible=format_utc(fatigue_end) if fatigue_end else None,
-    ):
-        blockers.append(Reason.SURVEY_FATIGUE)
-    if _cap_checks(Action.SURVEY, ledger.of_kind(Action.SURVEY), policy.caps.survey, send_at, gate):
-        blockers.append(Reason.SURVEY_CAP_REACHED)
-    if _cap_checks(ANY_KIND, ledger.all_sends(), policy.caps.any, send_at, gate):
-        blockers.append(Reason.CONTACT_CAP_REACHED)
-    if not _gap_check(ledger.all_sends(), policy.min_gap_before_survey, send_at, gate):
-        blockers.append(Reason.CONTACT_COOLDOWN)
+    if released:
+        record = _survey_record(released, facts, now)
+        cooldown_end = record.cooldown_end
+        cooled = cooldown_end is None or send_at >= cooldown_end
+        add(("cdn", cooled, record.last_response, facts.cooldown_days, cooldown_end))
+        if not cooled:
+            blockers.append(_R.SURVEY_COOLDOWN_AFTER_RESPONSE)
+        fatigue_end = record.fatigue_end
+        fatigued = fatigue_end is not None and send_at < fatigue_end
+        add(
+            ("fat", not fatigued, record.ignored_in_a_row, *facts.fatigue_figures, fatigue_end, facts.ignore_after_days)
+        )
+        if fatigued:
+            blockers.append(_R.SURVEY_FATIGUE)
+    else:
+        add(facts.no_response_record)
+        add(facts.no_fatigue_record)
+    if surveys:
+        surveys.sort()
+    if _cap_checks(_A.SURVEY, surveys, facts.survey_caps, send_at, add):
+        blockers.append(_R.SURVEY_CAP_REACHED)
+    everything = sorted(surveys + callbacks) if callbacks else surveys
+    if facts.any_caps and _cap_checks(ANY_KIND, everything, facts.any_caps, send_at, add):
+        blockers.append(_R.CONTACT_CAP_REACHED)
+    gap = facts.gap
+    if everything and gap and bisect_left(everything, send_at + gap) != bisect_right(everything, send_at - gap):
+        add(_gap_blocked(ledger, superseded, everything, facts.gap_hours, send_at))
+        blockers.append(_R.CONTACT_COOLDOWN)
+    else:
+        add(facts.no_gap_record)
     if blockers:
-        return Action.NONE, blockers, checks, None
-    return Action.SURVEY, [Reason.SURVEY_ELIGIBLE, *extra], checks, send_at
+        return _A.NONE, blockers, tuple(records), None, gone
+    return _A.SURVEY, [_R.SURVEY_ELIGIBLE, *extra], tuple(records), send_at, gone
 
 
-@dataclass(frozen=True)
-class SurveyRecord:
+# Records that say the same for every decision (records are immutable: shared, not rebuilt).
+_NOTHING_SUPERSEDED: Record = ("sup", True, (), ())
+_NO_OPT_OUT: Record = ("opt", True, None, None)
+_NO_EARLIER: Record = ("one", True, None, None)
+_NO_TRIGGERS: Record = ("trg", True, ())
+_CALLBACKS_ON: Record = ("cbe", True)
+_CALLBACKS_OFF: Record = ("cbe", False)
+_SURVEYS_ON: Record = ("sve", True)
+_SURVEYS_OFF: Record = ("sve", False)
+_NO_CALLBACK_OPT_OUT: Record = ("kop", True, "callback", None, None)
+_NO_SURVEY_OPT_OUT: Record = ("kop", True, "survey", None, None)
+
+
+class SurveyRecord(NamedTuple):
     """What the customer did with their released surveys, and the pauses it starts."""
 
     responses: int
@@ -314,267 +470,264 @@ class SurveyRecord:
     fatigue_end: datetime | None  # after a run of ignored surveys reaching the threshold
 
 
+_NO_SURVEYS = SurveyRecord(responses=0, last_response=None, ignored_in_a_row=0, cooldown_end=None, fatigue_end=None)
+
+
 def survey_record(ledger: ContactLedger, rules: Rules, now: datetime) -> SurveyRecord:
     """Responses and the current run of ignored surveys, newest first until a response.
 
     Ignored: released, delivered, and no response `ignore_after` after its send time. A survey
     still inside that window neither counts nor ends the run. Follow-ups stored before outcomes
     were collected (no `closed_at`) are never counted as ignored: nobody could answer them here."""
-    surveys = [f for f in ledger.followups if f.kind is Action.SURVEY and not f.pending]
+    released = [f for f in ledger.followups if f.kind is _A.SURVEY and f.state != PENDING]
+    return _survey_record(released, _facts(rules), now) if released else _NO_SURVEYS
+
+
+def _survey_record(surveys: list[FollowUp], facts: _Facts, now: datetime) -> SurveyRecord:
+    """survey_record of the released surveys."""
     answered = [f.responded_at for f in surveys if f.responded_at is not None]
     last = max(answered, default=None)
-    cooldown = rules.survey_cooldown_after_response
-    fatigue = rules.fatigue
+    cooldown = facts.cooldown
+    ignore_after = facts.ignore_after
     run, newest_end = 0, None
-    for f in sorted(surveys, key=lambda f: (f.send_at, f.decision_id), reverse=True):
+    for f in sorted(surveys, key=_NEWEST_FIRST, reverse=True):
         if f.responded_at is not None:
             break
-        window_end = f.send_at + fatigue.ignore_after
+        window_end = f.send_at + ignore_after
         if f.delivery_failed or f.closed_at is None or window_end > now:
             continue
         run += 1
         newest_end = newest_end or window_end
     fatigue_end = None
+    fatigue = facts.fatigue
     if newest_end is not None and run >= fatigue.ignored_in_a_row and fatigue.pause_days > 0:
-        fatigue_end = newest_end + fatigue.pause
+        fatigue_end = newest_end + facts.pause
     return SurveyRecord(
-        responses=len(answered),
-        last_response=last,
-        ignored_in_a_row=run,
-        cooldown_end=last + cooldown if last is not None and cooldown else None,
-        fatigue_end=fatigue_end,
+        len(answered), last, run, last + cooldown if last is not None and cooldown else None, fatigue_end
     )
+
+
+_NEWEST_FIRST = attrgetter("send_at", "decision_id")
 
 
 def recheck(
     followup: FollowUp | None, decision: Decision, ledger: ContactLedger, policy: Policy, now: datetime
-) -> tuple[State, CancelReason | None, tuple[RuleCheck, ...]]:
+) -> tuple[State, CancelReason | None, Explanation]:
     """The release-time check of a pending follow-up against what happened since its decision.
 
     `followup` is the decision's entry in the current `ledger` (None when it is not there any
     more). Released (None) when every check passes, else cancelled with the first failing reason."""
-    checks: list[RuleCheck] = []
+    records: list[Record] = []
+    add = records.append
 
-    def gate(rule: str, passed: bool, message: str, **figures: object) -> bool:
-        checks.append(RuleCheck(rule=rule, passed=passed, message=message, figures=figures))
-        return passed
-
-    def cancel(reason: CancelReason) -> tuple[State, CancelReason | None, tuple[RuleCheck, ...]]:
-        return State.CANCELLED, reason, tuple(checks)
+    def cancel(reason: CancelReason) -> tuple[State, CancelReason | None, Explanation]:
+        return _S.CANCELLED, reason, Explanation(tuple(records))
 
     now = now.astimezone(UTC)
     if followup is not None and not followup.pending:
-        gate("still_pending", True, "already released", decision_id=decision.decision_id)
-        return State.RELEASED, None, tuple(checks)
-    if not gate(
-        "still_pending",
-        followup is not None,
-        "still held in the contact ledger" if followup else "no longer held: a newer interaction superseded it",
-        decision_id=decision.decision_id,
-    ):
-        return cancel(CancelReason.SUPERSEDED_BY_NEWER_INTERACTION)
+        add(("pnd", True, decision.decision_id, True))
+        return _S.RELEASED, None, Explanation(tuple(records))
+    add(("pnd", followup is not None, decision.decision_id, False))
+    if followup is None:
+        return cancel(_C.SUPERSEDED_BY_NEWER_INTERACTION)
     kind = str(decision.action)
     opt_out = ledger.opted_out_of(kind)
-    if not gate(
-        "opt_out",
-        opt_out is None,
-        f"the customer opted out of {kind}s ({opt_out.source}, {_short(opt_out.at)})" if opt_out else "no opt-out",
-    ):
-        return cancel(CancelReason.OPTED_OUT)
+    if opt_out is not None:
+        add(("rop", False, kind, opt_out.source, opt_out.at))
+        return cancel(_C.OPTED_OUT)
+    add(("rop", True, kind, None, None))
     given = decision.input
     rules, scope = policy.rules_for(given.segment, given.brand, given.channel)
-    if decision.action is Action.SURVEY:
-        closed_at = followup.closed_at if followup and followup.closed_at else given.closed_at
+    if decision.action is _A.SURVEY:
+        closed_at = followup.closed_at if followup.closed_at else given.closed_at
         age = now - closed_at
-        if not gate(
-            "survey_freshness",
-            age <= rules.survey_freshness,
-            f"closed {_span(age)} ago, surveys go out within {rules.survey_freshness_hours} h",
-            age_hours=round(age.total_seconds() / 3600, 4),
-            limit_hours=rules.survey_freshness_hours,
-        ):
-            return cancel(CancelReason.EXPIRED)
-    enabled = rules.enabled.survey if decision.action is Action.SURVEY else rules.enabled.callback
-    excluded = decision.action is Action.SURVEY and given.segment in policy.excluded_segments
-    if not gate(
-        "policy_allows",
-        enabled and not excluded,
-        f"policy version {policy.version} ({scope}): "
-        + (
-            f"{kind}s are disabled"
-            if not enabled
-            else f"segment {given.segment} is never surveyed"
-            if excluded
-            else f"{kind}s allowed"
-        ),
-        policy_version=policy.version,
-        policy_scope=scope,
-    ):
-        return cancel(CancelReason.POLICY_FORBIDS)
-    return State.RELEASED, None, tuple(checks)
+        fresh = age <= rules.survey_freshness
+        add(("rfr", fresh, age, rules.survey_freshness_hours))
+        if not fresh:
+            return cancel(_C.EXPIRED)
+    enabled = rules.enabled.survey if decision.action is _A.SURVEY else rules.enabled.callback
+    excluded = decision.action is _A.SURVEY and given.segment in policy.excluded_segments
+    add(("pol", enabled and not excluded, policy.version, scope, kind, enabled, excluded, given.segment))
+    if not enabled or excluded:
+        return cancel(_C.POLICY_FORBIDS)
+    return _S.RELEASED, None, Explanation(tuple(records))
 
 
-def _opted_out(ledger: ContactLedger, kind: str, gate) -> bool:  # type: ignore[no-untyped-def]
+def _opted_out(ledger: ContactLedger, kind: str, add: Callable[[Record], None]) -> bool:
     opt_out = ledger.opted_out_of(kind)
-    message = (
-        f"the customer opted out of {kind}s ({opt_out.source}, {_short(opt_out.at)})"
-        if opt_out
-        else f"no opt-out of {kind}s"
-    )
-    return not gate(f"{kind}_opt_out", opt_out is None, message)
+    if opt_out is None:
+        add(("kop", True, kind, None, None))
+        return False
+    add(("kop", False, kind, opt_out.source, opt_out.at))
+    return True
 
 
-def _callback_triggers(event: InteractionClosed, policy: Rules) -> list[Reason]:
-    rules = policy.callback_triggers
+def _callback_triggers(event: InteractionClosed, rules: Rules) -> list[Reason]:
+    return _triggers(event.__dict__, _facts(rules))
+
+
+def _triggers(given: dict[str, Any], facts: _Facts) -> list[Reason]:
+    """The callback triggers the event (its fields) meets: signals that the problem is not solved."""
     found: list[Reason] = []
-    if event.outcome in rules.outcomes:
-        found.append(Reason.CALLBACK_ESCALATED if event.outcome == "escalated" else Reason.CALLBACK_UNRESOLVED)
-    sentiment, attempts, reopens = event.sentiment, event.contact_attempts, event.reopen_count
-    if rules.sentiment_at_or_below is not None and sentiment is not None and sentiment <= rules.sentiment_at_or_below:
-        found.append(Reason.CALLBACK_NEGATIVE_SENTIMENT)
-    if (
-        rules.contact_attempts_at_least is not None
-        and attempts is not None
-        and attempts >= rules.contact_attempts_at_least
-    ):
-        found.append(Reason.CALLBACK_REPEAT_CONTACT)
-    if rules.reopen_count_at_least is not None and reopens is not None and reopens >= rules.reopen_count_at_least:
-        found.append(Reason.CALLBACK_REOPENED)
+    outcome = given["outcome"]
+    if outcome in facts.trigger_outcomes:
+        found.append(_R.CALLBACK_ESCALATED if outcome == "escalated" else _R.CALLBACK_UNRESOLVED)
+    limit = facts.sentiment_at_or_below
+    if limit is not None and (sentiment := given["sentiment"]) is not None and sentiment <= limit:
+        found.append(_R.CALLBACK_NEGATIVE_SENTIMENT)
+    limit = facts.attempts_at_least
+    if limit is not None and (attempts := given["contact_attempts"]) is not None and attempts >= limit:
+        found.append(_R.CALLBACK_REPEAT_CONTACT)
+    limit = facts.reopens_at_least
+    if limit is not None and (reopens := given["reopen_count"]) is not None and reopens >= limit:
+        found.append(_R.CALLBACK_REOPENED)
     return found
 
 
 ANY_KIND = "follow-up"
 
 
-def _cap_checks(kind: str, taken: list[datetime], windows: Iterable[Window], send_at: datetime, gate) -> bool:  # type: ignore[no-untyped-def]
-    """Checks every sliding window of `kind`; True when one of them is full."""
+def _cap_checks(
+    kind: str, taken: list[datetime], caps: tuple[_Cap, ...], send_at: datetime, add: Callable[[Record], None]
+) -> bool:
+    """Checks every sliding window of `kind` (`taken`: its send times, sorted); True when one of
+    them is full."""
     blocked = False
-    for window in windows:
-        span = window.length
-        in_window = window_load(taken, span, send_at)
-        ok = in_window < window.max
-        recent = sum(1 for t in taken if send_at - span < t <= send_at)
-        # Follow-ups scheduled after this send time (deferred by quiet hours) can fill the window too.
-        where = (
-            f"in the last {window.label}"
-            if in_window == recent
-            else f"within one {_adjective(window.label)} window with this send time"
-        )
-        message = f"{_count(in_window, kind)} {where}, cap {window.max}"
+    for cap, span, label in caps:
+        in_window, recent = _loads(taken, span, send_at)
+        ok = in_window < cap
         next_ok = None
         if not ok:
-            next_ok = next_allowed(taken, span, window.max, send_at)
-            message += f", next eligible {_short(next_ok) if next_ok else 'unknown'}"
-        gate(
-            f"{kind.replace('-', '_')}_cap_{window.label.replace(' ', '_')}",
-            ok,
-            message,
-            count=in_window,
-            cap=window.max,
-            window=window.label,
-            next_eligible=format_utc(next_ok) if next_ok else None,
-        )
-        blocked = blocked or not ok
+            next_ok = _next_allowed(taken, span, cap, send_at, full_at_send=True)
+            blocked = True
+        # Follow-ups scheduled after this send time (deferred by quiet hours) can fill the window
+        # too: the sentence says which count it is.
+        add(("cap", ok, kind, label, in_window, cap, next_ok, in_window == recent))
     return blocked
 
 
-def _gap_check(taken: list[datetime], gap: timedelta, send_at: datetime, gate) -> bool:  # type: ignore[no-untyped-def]
-    close = [t for t in taken if abs(send_at - t) < gap]
-    if not close:
-        return bool(gate("min_gap_before_survey", True, f"no follow-up within {_hours(gap)} h", gap_hours=_hours(gap)))
+def _gap_blocked(
+    ledger: ContactLedger, superseded: list[FollowUp], taken: list[datetime], gap_hours: int, send_at: datetime
+) -> Record:
+    """The record of the minimum gap check a follow-up near send_at failed (`taken`: the send
+    times that count, sorted). Rare, so written as plainly as the rule: in the ledger's order (the
+    nearest of two equally near follow-ups is the one listed first)."""
+    gap = timedelta(hours=gap_hours)
+    counted = [f.send_at for f in ledger.followups if f not in superseded and f.counts_against_caps]
+    close = [t for t in counted if abs(send_at - t) < gap]
     nearest = min(close, key=lambda t: abs(send_at - t))
     # The first time at least `gap` away from every follow-up, later ones included.
     next_ok = max(close) + gap
     while blocking := [t for t in taken if abs(next_ok - t) < gap]:
         next_ok = max(blocking) + gap
-    return bool(
-        gate(
-            "min_gap_before_survey",
-            False,
-            f"a follow-up at {_short(nearest)}, surveys need {_hours(gap)} h from any follow-up, "
-            f"next eligible {_short(next_ok)}",
-            last_follow_up=format_utc(max(t for t in close)),
-            gap_hours=_hours(gap),
-            next_eligible=format_utc(next_ok),
+    return "gap", False, gap_hours, max(close), next_ok, nearest
+
+
+def _loads(taken: list[datetime], span: timedelta, send_at: datetime) -> tuple[int, int]:
+    """window_load of sorted `taken`, and how many of them fall in (send_at - span, send_at]."""
+    if not taken:
+        return 0, 0
+    lo = bisect_right(taken, send_at - span)
+    hi = bisect_right(taken, send_at, lo)
+    if hi == len(taken):
+        # Nothing after send_at (the usual ledger): the busiest window holding it starts at the
+        # oldest follow-up in (send_at - span, send_at] and holds every later one.
+        return hi - lo, hi - lo
+    best = bisect_left(taken, send_at + span, hi) - bisect_left(taken, send_at, lo, hi)
+    if hi > lo:
+        # A window starting at taken[i] holds taken[i:] up to start + span (`taken` is sorted, and
+        # nothing before lo equals a start).
+        best = max(
+            best,
+            *[bisect_left(taken, taken[i] + span, i) - bisect_left(taken, taken[i], lo, i + 1) for i in range(lo, hi)],
         )
-    )
+    return best, hi - lo
+
+
+def _next_allowed(
+    taken: list[datetime], span: timedelta, cap: int, send_at: datetime, *, full_at_send: bool = False
+) -> datetime | None:
+    """The earliest time at or after `send_at` when one more follow-up fits (`taken` sorted).
+
+    The candidates are send_at (skipped when the caller found it full) and the end of every
+    window that still holds it, in time order. The load at a candidate c is the most of the window
+    starting at c and those starting at a follow-up in (c - span, c]; the latter are counted once."""
+    first = bisect_right(taken, send_at - span)
+    later = taken[first:]
+    size = len(taken)
+    if not taken or taken[-1] <= send_at:
+        # Nothing after send_at: at the end c of the window of a follow-up t, the load is the
+        # follow-ups after t (nothing at or after c, all of them inside the window ending at t).
+        if not full_at_send and size - first < cap:
+            return send_at
+        for n, t in enumerate(later, first):
+            if size - bisect_right(taken, t, n) < cap:
+                return t + span
+        return None
+    starting = [
+        bisect_left(taken, t + span, first + n) - bisect_left(taken, t, first, first + n + 1)
+        for n, t in enumerate(later)
+    ]
+    candidates = (t + span for t in later) if full_at_send else chain((send_at,), (t + span for t in later))
+    for candidate in candidates:
+        lo = bisect_right(taken, candidate - span, first)
+        hi = bisect_right(taken, candidate, lo)
+        load = bisect_left(taken, candidate + span, hi) - bisect_left(taken, candidate, lo, hi)
+        if hi > lo:
+            load = max(load, *starting[lo - first : hi - first])
+        if load < cap:
+            return candidate
+    return None
 
 
 def window_load(taken: list[datetime], span: timedelta, send_at: datetime) -> int:
     """The most follow-ups already in any window of length `span` that would also hold `send_at`.
 
     Windows are half-open [t, t + span). The busiest one containing `send_at` starts at `send_at`
-    or at one of the follow-ups before it, so only those starts are checked.
+    or at one of the follow-ups before it, so only those starts are checked (by bisection).
     """
-    starts = [send_at, *(t for t in taken if send_at - span < t <= send_at)]
-    return max(sum(1 for t in taken if start <= t < start + span) for start in starts)
+    return _loads(sorted(taken), span, send_at)[0]
 
 
 def next_allowed(taken: list[datetime], span: timedelta, cap: int, send_at: datetime) -> datetime | None:
     """The earliest time at or after `send_at` when one more follow-up fits this window."""
-    for candidate in sorted({send_at, *(t + span for t in taken if t + span > send_at)}):
-        if window_load(taken, span, candidate) < cap:
-            return candidate
-    return None
+    return _next_allowed(sorted(taken), span, cap, send_at)
 
 
 def sample_draw(interaction_id: str) -> float:
     """A deterministic draw in [0, 1): the same interaction always gets the same one."""
-    digest = hashlib.sha256(("survey-sample:" + interaction_id).encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
+    digest = sha256(("survey-sample:" + interaction_id).encode()).digest()
+    word: int = _FIRST_WORD.unpack_from(digest)[0]
+    return word / 2**64
 
 
-def _send_time(event: InteractionClosed, quiet: QuietHours | None, now: datetime) -> tuple[str, datetime]:
-    zone_name = event.customer_timezone or (quiet.default_timezone if quiet else "UTC")
-    if quiet is None:
-        return zone_name, now
-    return zone_name, next_outside_quiet_hours(now, ZoneInfo(zone_name), quiet)
+_FIRST_WORD = struct.Struct(">Q")
+
+
+_ZONES: dict[str, ZoneInfo] = {}
 
 
 def next_outside_quiet_hours(now: datetime, zone: ZoneInfo, quiet: QuietHours) -> datetime:
     """`now` if it is outside quiet hours in `zone`, else the local end of quiet hours, in UTC."""
-    local = now.astimezone(zone)
-    clock = local.time().replace(tzinfo=None)
     start, end = quiet.start, quiet.end
     if start == end:
         return now
+    local = now.astimezone(zone)
+    clock = local.time()  # naive: the local wall clock
     if start > end:  # quiet hours span midnight, e.g. 20:00-09:00
-        quiet_now = clock >= start or clock < end
-        end_day = local.date() + timedelta(days=1) if clock >= start else local.date()
-    else:
-        quiet_now = start <= clock < end
+        if clock >= start:
+            end_day = local.date() + _ONE_DAY
+        elif clock < end:
+            end_day = local.date()
+        else:
+            return now
+    elif start <= clock < end:
         end_day = local.date()
-    if not quiet_now:
+    else:
         return now
-    wall = datetime.combine(end_day, end, tzinfo=zone)
     # A wall time inside a DST gap does not exist; the UTC round trip moves it to a real instant.
-    resolved = wall.astimezone(UTC)
-    return max(resolved, now)
+    resolved = datetime.combine(end_day, end, tzinfo=zone).astimezone(UTC)
+    return resolved if resolved >= now else now
 
 
-def _hours(span: timedelta) -> int:
-    return int(span.total_seconds() // 3600)
-
-
-def _adjective(label: str) -> str:
-    return label.replace("days", "day").replace("hours", "hour").replace(" ", "-")
-
-
-def _span(span: timedelta) -> str:
-    """72 h 0 min 1 s: exact enough to see why a limit was crossed."""
-    seconds = int(span.total_seconds())
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    return f"{hours} h {minutes} min {seconds} s" if minutes or seconds else f"{hours} h"
-
-
-def _short(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
-
-
-def _count(n: int, kind: str) -> str:
-    return f"{n} {kind}" + ("" if n == 1 else "s")
-
-
-def _on(flag: bool) -> str:
-    return "enabled" if flag else "disabled"
+_ONE_DAY = timedelta(days=1)

@@ -117,7 +117,8 @@ Label = Annotated[str, Field(min_length=1, max_length=64, json_schema_extra=_ID_
 class InteractionClosed(BaseModel):
     """The `detail` of an InteractionClosed event."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    # defer_build: the schema is built at the first validation, not when a function is imported.
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, defer_build=True)
 
     event_id: OpaqueId = Field(description="Idempotency key: the same event_id always yields the same decision.")
     interaction_id: OpaqueId

@@ -58,7 +58,10 @@ _TYPE_RULES: list[Any] = [
 class FollowUpOutcome(BaseModel):
     """The `detail` of a FollowUpOutcome event, and one item of POST /outcomes."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, json_schema_extra={"allOf": _TYPE_RULES})
+    # defer_build: the schema is built at the first validation, not when a function is imported.
+    model_config = ConfigDict(
+        strict=True, extra="forbid", frozen=True, json_schema_extra={"allOf": _TYPE_RULES}, defer_build=True
+    )
 
     outcome_id: OpaqueId = Field(
         description="Idempotency key: a repeat with the same content changes nothing; "

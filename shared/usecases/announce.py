@@ -1,21 +1,20 @@
-"""Announcing a committed decision: what "publishing" means once decisions have a lifecycle.
+"""Announcing a decision as its log entry changes: what "publishing" means once decisions have a
+lifecycle. The log stream function (shared.usecases.log_stream) announces each decision the log
+stream carries, in the state that record shows:
 
-- a pending decision: its release is scheduled (one-time schedule, idempotent), then
+- a pending decision (its INSERT): its release is scheduled (one-time schedule, idempotent), then
   FollowUpScheduled is published. The schedule comes first: a pending follow-up nobody will
-  release must never be announced as done, so a failed schedule leaves the decision unpublished
-  (in the outbox) for a retry;
-- every follow-up the decision superseded: FollowUpCancelled (its log entry, cancelled in the
-  decision's own commit) and its schedule deleted (best effort: the release re-check would cancel
-  it anyway);
-- otherwise the event of the decision's state (FollowUpApproved, FollowUpSuppressed, ...).
-
-The decide path and the outbox sweep both announce through this one class, so a decision the
-outbox finds is announced exactly as the normal path would have.
+  release must never be announced as done, so a failed schedule leaves the decision unannounced
+  for the stream's retry;
+- a follow-up cancelled because a newer interaction superseded it (its MODIFY): its schedule is
+  deleted (best effort: the release re-check would cancel it anyway), then FollowUpCancelled;
+- otherwise the event of the decision's state (FollowUpSuppressed, FollowUpApproved for a release
+  at once or at its send time, FollowUpCancelled for a release re-check that cancelled it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -24,7 +23,7 @@ from aws_lambda_powertools import Logger
 
 from shared.adapters.aws import AWS_ERRORS, retryable
 from shared.adapters.clock import Clock, EventClock, WallClock
-from shared.domain.decision import Decision, State
+from shared.domain.decision import CancelReason, Decision, State
 
 logger = Logger(child=True)
 
@@ -43,44 +42,43 @@ class EventPublishing(Protocol):
 class Announcer:
     publisher: EventPublishing
     scheduler: Scheduling
-    lookup: Callable[[str], Decision | None]  # a decision's current log entry
     clock: Clock = field(default_factory=WallClock)
 
     def publish(self, decisions: Sequence[Decision]) -> list[Decision]:
-        """Announces `decisions`; returns those not fully announced (to retry). AWS errors that
-        a retry cannot fix propagate (they are bugs)."""
-        failed: set[str] = set()
+        """Announces `decisions`; returns those not announced (to retry), the very objects passed
+        in, so a caller can tell apart two records of one decision. AWS errors that a retry cannot
+        fix propagate (they are bugs)."""
+        failed: set[int] = set()
         outgoing: list[Decision] = []
-        parent: dict[str, str] = {}  # superseded decision id -> the decision that cancelled it
         for decision in decisions:
             try:
                 if decision.state is State.PENDING and decision.send_at is not None:
                     self.scheduler.ensure(decision.decision_id, decision.send_at, self._now(decision))
-                cancelled = [self._cancelled(superseded) for superseded in decision.supersedes]
             except AWS_ERRORS as error:
                 if not retryable(error):
                     raise
                 logger.warning(
-                    "announcing failed", extra={"decision_id": decision.decision_id, "error": type(error).__name__}
+                    "scheduling failed", extra={"decision_id": decision.decision_id, "error": type(error).__name__}
                 )
-                failed.add(decision.decision_id)
+                failed.add(id(decision))
                 continue
+            if (
+                decision.state is State.CANCELLED
+                and decision.state_reason is CancelReason.SUPERSEDED_BY_NEWER_INTERACTION
+            ):
+                self._drop_schedule(decision.decision_id)
             outgoing.append(decision)
-            for superseded in cancelled:
-                if superseded is not None:
-                    outgoing.append(superseded)
-                    parent[superseded.decision_id] = decision.decision_id
-        left = {d.decision_id for d in self.publisher.publish(outgoing)} if outgoing else set()
-        failed |= {parent.get(decision_id, decision_id) for decision_id in left}
-        return [d for d in decisions if d.decision_id in failed]
+        left = self.publisher.publish(outgoing) if outgoing else []
+        failed |= {id(decision) for decision in left}
+        return [d for d in decisions if id(d) in failed]
 
     def _now(self, decision: Decision) -> datetime:
         """When the schedule is made. Under the local event clock time is the traffic's own, which
         the decision carries (the wall clock would push every replayed release to today)."""
         return decision.decided_at if isinstance(self.clock, EventClock) else self.clock.now()
 
-    def _cancelled(self, decision_id: str) -> Decision | None:
-        """The superseded decision as logged (cancelled), its schedule removed."""
+    def _drop_schedule(self, decision_id: str) -> None:
+        """A superseded follow-up's schedule has not fired yet: remove it."""
         try:
             self.scheduler.delete(decision_id)
         except AWS_ERRORS as error:
@@ -88,5 +86,3 @@ class Announcer:
                 raise
             # Left in place it fires, and the release re-check finds the follow-up cancelled.
             logger.warning("schedule not deleted", extra={"decision_id": decision_id, "error": type(error).__name__})
-        found = self.lookup(decision_id)
-        return found if found is not None and found.state is State.CANCELLED else None

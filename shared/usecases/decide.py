@@ -1,22 +1,23 @@
-"""The decide use case: events in, committed, published and counted decisions out, whatever the
-concurrency. The queue handler, POST /decide and the Amazon Connect invoke all run this one flow.
+"""The decide use case: events in, committed decisions out, whatever the concurrency. The queue
+handler, POST /decide and the Amazon Connect invoke all run this one flow.
 
 - `Governor` decides one event: read the ledger, run the pure engine, commit with one conditional
   request (which also cancels the pending follow-ups the decision supersedes). If another decider
   took a slot in between, the condition fails, the write returns the fresh ledger, and we decide
   again on it; if the write met another in flight (TransactionConflict)
   we back off, read again and decide again. No read-then-blind-write anywhere.
-- `DecideUseCase` runs a batch: one ledger read for all, a decision each, one batched publish, then
-  one counting transaction for the decisions that were published (counting takes them out of the
-  outbox, so an unpublished decision stays there for the outbox function).
+- `DecideUseCase` runs a batch: one ledger read for all (BatchGetItem), then one conditional write
+  per event (PutItem for a suppression, TransactWriteItems for an approval or a supersession), and
+  nothing else. An event is done once its decision is committed: the decision log's stream
+  carries the commit to the log stream function, which publishes and counts it
+  (shared.usecases.log_stream), so a decision nobody redelivers (POST /decide, Amazon Connect) is
+  announced all the same, and a redelivery, which writes nothing, announces and counts nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Protocol
 
 from aws_lambda_powertools import Logger
 
@@ -89,14 +90,6 @@ class Governor:
         raise LedgerContention(f"ledger of customer {event.customer_id} kept changing; retry later")
 
 
-class Publishing(Protocol):
-    def publish(self, decisions: Sequence[Decision]) -> list[Decision]: ...
-
-
-class Counting(Protocol):
-    def count(self, decisions: Sequence[Decision], now: datetime) -> list[Decision]: ...
-
-
 @dataclass
 class Result:
     """What happened to one event of a batch. Exactly one of decision / refused / failed is set."""
@@ -106,25 +99,21 @@ class Result:
     duplicate: bool = False
     refused: GovernorError | None = None  # can never succeed as sent: not to be retried
     failed: Exception | None = None  # transient: retry later
-    published: bool = False
-    counted: bool = False
 
     @property
     def done(self) -> bool:
-        """Committed, published and counted: nothing left for a retry to do."""
-        return self.decision is not None and self.published and self.counted
+        """Committed (first time or before): nothing left for a retry to do."""
+        return self.decision is not None
 
 
 @dataclass
 class DecideUseCase:
     store: Store
-    publisher: Publishing
-    stats: Counting
     policy: Callable[[], Policy] = default_policy
     clock: Clock = field(default_factory=WallClock)
 
     def run(self, events: Sequence[InteractionClosed]) -> list[Result]:
-        """Decides, publishes and counts `events`. Transient failures (throttling, timeouts,
+        """Decides and commits `events`. Transient failures (throttling, timeouts,
         contention) are reported per event (`failed`); any other exception is a bug and propagates."""
         results = [Result(event) for event in events]
         governor = Governor(self.store, self.policy, self.clock)  # its ledger cache lives for this batch
@@ -139,11 +128,6 @@ class DecideUseCase:
             return results
         for result in results:
             self._decide(governor, result)
-        decided = [r for r in results if r.decision is not None]
-        self._publish(decided)
-        faults.checkpoint(faults.AFTER_PUBLISH)
-        self._count([r for r in decided if r.published])
-        faults.checkpoint(faults.AFTER_COUNT)
         return results
 
     def _decide(self, governor: Governor, result: Result) -> None:
@@ -163,33 +147,3 @@ class DecideUseCase:
             result.failed = error
             return
         result.decision, result.duplicate = outcome.decision, outcome.duplicate
-
-    def _publish(self, decided: list[Result]) -> None:
-        if not decided:
-            return
-        unique = {r.decision.decision_id: r.decision for r in decided if r.decision}
-        try:
-            left = {d.decision_id for d in self.publisher.publish(list(unique.values()))}
-        except AWS_ERRORS as error:
-            if not retryable(error):
-                raise
-            logger.warning("publishing decisions failed", extra={"error": type(error).__name__})
-            left = set(unique)
-        if left:
-            logger.warning("decisions left unpublished, kept in the outbox", extra={"decision_ids": sorted(left)})
-        for result in decided:
-            result.published = result.decision is not None and result.decision.decision_id not in left
-
-    def _count(self, published: list[Result]) -> None:
-        if not published:
-            return
-        unique = {r.decision.decision_id: r.decision for r in published if r.decision}
-        try:
-            left = {d.decision_id for d in self.stats.count(list(unique.values()), self.clock.now())}
-        except AWS_ERRORS as error:
-            if not retryable(error):
-                raise
-            logger.warning("counting decisions failed", extra={"error": type(error).__name__})
-            left = set(unique)
-        for result in published:
-            result.counted = result.decision is not None and result.decision.decision_id not in left

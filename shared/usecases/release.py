@@ -4,18 +4,19 @@ it, exactly once.
 The re-check (engine.recheck) runs against what is true now: the customer's ledger (a newer
 interaction may have superseded it, they may have opted out), the current policy, and the
 freshness limit. The verdict is committed in one transaction (shared.adapters.store.settle):
-the ledger under its version condition, the log entry under `state = pending`, the counters.
-A decider that supersedes the follow-up at the same moment bumps the same version, so one of the
-two wins and the other reads again. A repeated firing (Scheduler retries, a duplicate delivery)
-finds the entry no longer pending and changes nothing; it only announces the outcome again
-(at least once: consumers dedupe on decision_id).
+the ledger under its version condition, the log entry under `state = pending`. A decider that
+supersedes the follow-up at the same moment bumps the same version, so one of the two wins and
+the other reads again. A repeated firing (Scheduler retries, a duplicate delivery) finds the entry
+no longer pending and changes nothing.
+
+The settlement's stream record announces it (FollowUpApproved or FollowUpCancelled) and counts it
+(shared.usecases.log_stream): nothing here publishes, so a firing is done once it has committed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from aws_lambda_powertools import Logger
 
@@ -24,16 +25,12 @@ from shared.adapters.clock import Clock, WallClock
 from shared.adapters.store import Committed, Contended, LedgerChanged, NotPending, Store
 from shared.domain import engine
 from shared.domain.decision import Decision, State
-from shared.domain.errors import LedgerContention, TransientFailure
+from shared.domain.errors import LedgerContention
 from shared.domain.policy import Policy, default_policy
 
 MAX_ATTEMPTS = 12
 
 logger = Logger(child=True)
-
-
-class EventPublishing(Protocol):
-    def publish(self, decisions: Sequence[Decision]) -> list[Decision]: ...
 
 
 @dataclass(frozen=True)
@@ -58,21 +55,16 @@ class Released:
 @dataclass
 class ReleaseUseCase:
     store: Store
-    publisher: EventPublishing
     policy: Callable[[], Policy] = default_policy
     clock: Clock = field(default_factory=WallClock)
 
     def release(self, decision_id: str) -> Released:
-        """Settles the pending follow-up `decision_id`, then announces how it was settled.
-        Raises TransientFailure when it could not be announced: the invocation fails, Scheduler
-        fires again, and that firing announces it (the settlement itself is not repeated)."""
+        """Settles the pending follow-up `decision_id` (its stream record then announces it)."""
         outcome = self._settle(decision_id)
         settled = outcome.decision
         if settled is None:
             logger.warning("release of an unknown decision", extra={"decision_id": decision_id})
             return outcome
-        if settled.state in (State.RELEASED, State.CANCELLED) and self.publisher.publish([settled]):
-            raise TransientFailure(f"decision {decision_id} settled but not announced yet")
         logger.info(
             "follow-up settled" if outcome.changed else "follow-up already settled",
             extra={"decision_id": decision_id, "state": str(settled.state), "state_reason": settled.state_reason},

@@ -14,7 +14,17 @@ from botocore.exceptions import ClientError
 
 from shared import wiring
 from shared.adapters.clock import FixedClock
-from tests.conftest import NOW, detail, drain, end_visibility, handle_batch, ledger_of, log_items, put_events
+from tests.conftest import (
+    NOW,
+    detail,
+    drain,
+    drain_stream,
+    end_visibility,
+    handle_batch,
+    ledger_of,
+    log_items,
+    put_events,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -113,9 +123,10 @@ def test_a_redelivered_event_returns_the_first_decision_and_changes_nothing(aws:
     # Then the log still holds one decision, the ledger did not move
     assert log_items(aws) == first
     assert ledger_of(aws, "c-1") == ledger_before
-    # And the first decision is published again (at least once), with the same decision_id to dedupe on
-    again = outbound()
-    assert [e["detail"] for e in again] == [first_published[0]["detail"]] * 2
+    # And nothing is published again: a redelivery writes nothing, so the log's stream carries
+    # nothing new, and the first publication stands
+    assert [e["detail"]["decision_id"] for e in first_published] == [first[0]["decision_id"]]
+    assert outbound() == []
 
 
 def test_a_surveyed_interaction_re_closed_unresolved_gets_one_callback_and_never_a_second(aws: Any) -> None:
@@ -184,29 +195,30 @@ def test_a_throttled_commit_fails_that_record_alone_and_its_retry_decides_once(a
     assert ledger_of(aws, "c-throttled").version == 1
 
 
-def test_a_record_whose_decision_could_not_be_published_is_retried_and_republished(aws: Any, outbound: Any) -> None:
-    # Given EventBridge refusing the first PutEvents call
-    failures = {"left": 1}
+def test_a_record_is_done_once_committed_and_its_decision_is_published_when_eventbridge_takes_it(
+    aws: Any, outbound: Any
+) -> None:
+    # Given EventBridge refusing every PutEvents for a while
+    refusing = {"on": True}
 
     def refuse(**_: Any) -> None:
-        if failures["left"]:
-            failures["left"] -= 1
+        if refusing["on"]:
             raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "PutEvents")
 
     from shared.adapters import aws as aws_clients
 
     aws_clients.client("events").meta.events.register("before-call.events.PutEvents", refuse)
     put_events(aws, [detail(event_id="e-1", interaction_id="i-1", customer_id="c-1")])
-    # When the batch is handled
-    messages, response = handle_batch(aws)
-    # Then the record is failed although its decision is committed
-    assert len(response["batchItemFailures"]) == 1
+    # When the batch is handled, the record is done: its decision is committed
+    _, response = handle_batch(aws)
+    assert response == {"batchItemFailures": []}
     assert [d["event_id"] for d in log_items(aws)] == ["e-1"]
+    # And nobody hears of it while EventBridge refuses: the log stream function fails its batch
     assert outbound() == []
-    # And its redelivery publishes the committed decision without deciding again
-    end_visibility(aws, messages, response)
-    drain(aws)
+    # Then once EventBridge is back, the stream's retry publishes it, with no redelivery and no second decision
+    refusing["on"] = False
     assert [e["detail"]["event_id"] for e in outbound()] == ["e-1"]
+    assert handle_batch(aws)[0] == []
     assert ledger_of(aws, "c-1").version == 1
 
 
@@ -214,8 +226,11 @@ def test_a_record_whose_decision_could_not_be_published_is_retried_and_republish
 BUGS = {
     "reading-ledgers": ("shared.adapters.ledger", "key"),
     "deciding": ("shared.domain.engine", "decide"),
+}
+# ... and of the log stream function, which publishes and counts what the decide path committed.
+STREAM_BUGS = {
     "publishing": ("shared.adapters.publisher", "entry"),
-    "counting": ("shared.adapters.stats", "_names"),
+    "counting": ("shared.usecases.log_stream", "decision_counts"),
 }
 
 
@@ -252,6 +267,43 @@ def test_a_bug_of_ours_fails_the_invocation_instead_of_being_retried_quietly(
     assert all(r == {"batchItemFailures": []} for r in drain(aws))
     decided = log_items(aws)
     assert sorted(d["event_id"] for d in decided) == ["e-0", "e-1", "e-2"]
+    assert {e["detail"]["decision_id"] for e in outbound()} == {d["decision_id"] for d in decided}
+    (day,) = wiring.stats().days(NOW.date(), NOW.date())
+    assert day["total"] == 3
+
+
+@pytest.mark.parametrize("step", list(STREAM_BUGS))
+def test_a_bug_of_ours_fails_the_log_stream_invocation_before_anything_is_counted(
+    aws: Any, outbound: Any, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    import importlib
+
+    from functions.log_stream.app import handler
+    from infra.lambda_runtime import LambdaContext
+    from infra.local.streams import lambda_record, streams_client
+
+    # Given three events decided and committed, and a TypeError at one step of the log stream function
+    put_events(aws, [detail(event_id=f"e-{n}", interaction_id=f"i-{n}", customer_id=f"c-{n}") for n in range(3)])
+    assert handle_batch(aws)[1] == {"batchItemFailures": []}
+    module, name = STREAM_BUGS[step]
+
+    def bug(*_: Any, **__: Any) -> Any:
+        raise TypeError("unsupported operand type(s)")
+
+    monkeypatch.setattr(importlib.import_module(module), name, bug)
+    client, arn = streams_client(), aws.get_att("DecisionLogTable", "StreamArn")
+    (shard,) = client.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+    iterator = client.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")
+    records = client.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
+    # When the function handles the batch of their log records
+    # Then the invocation itself fails (its Errors alarm), and nothing was counted
+    with pytest.raises(TypeError):
+        handler({"Records": [lambda_record(r, arn, "us-east-1") for r in records]}, LambdaContext("log-stream"))
+    assert wiring.stats().days(NOW.date(), NOW.date())[0]["total"] == 0
+    # And once the bug is fixed, Lambda's retry of the batch publishes and counts each decision once
+    monkeypatch.undo()
+    assert [a["batchItemFailures"] for a in drain_stream(aws)] == [[]]
+    decided = log_items(aws)
     assert {e["detail"]["decision_id"] for e in outbound()} == {d["decision_id"] for d in decided}
     (day,) = wiring.stats().days(NOW.date(), NOW.date())
     assert day["total"] == 3

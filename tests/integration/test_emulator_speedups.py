@@ -19,7 +19,6 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from infra.local import moto_speedups
-from infra.local.provision import provision
 
 Transcript = list[tuple[str, Any]]
 
@@ -251,18 +250,21 @@ def normalized(transcript: Transcript) -> Transcript:
     return [(label, walk(answer)) for label, answer in transcript]
 
 
-def run_script() -> Transcript:
+def run_script(provisioned: tuple[Any, Any]) -> Transcript:
+    """The script on a fresh copy of the provisioned template (tests/conftest.py's `_provisioned`)."""
+    stack, snapshot = provisioned
     with mock_aws():
-        return normalized(scripted_calls(provision(boto3.Session(region_name="us-east-1"))))
+        snapshot.restore()
+        return normalized(scripted_calls(stack))
 
 
-def test_the_speedups_leave_every_moto_answer_unchanged() -> None:
+def test_the_speedups_leave_every_moto_answer_unchanged(_provisioned: tuple[Any, Any]) -> None:
     # Given the same scripted calls, run on moto as released and on the one emulator
     with moto_speedups.removed():
         assert not moto_speedups.installed()
-        released = run_script()
+        released = run_script(_provisioned)
     moto_speedups.install()
-    sped_up = run_script()
+    sped_up = run_script(_provisioned)
     # Then every answer (items, errors with their old items, pages, messages, counts) is the same
     assert [label for label, _ in sped_up] == [label for label, _ in released]
     for (label, theirs), (_, ours) in zip(released, sped_up, strict=True):
@@ -428,3 +430,223 @@ def test_the_speedups_refuse_to_install_on_another_moto(monkeypatch: pytest.Monk
             moto_speedups.install()
         assert not moto_speedups.installed()
         monkeypatch.undo()
+
+
+def queries_through_moving_writes(stack: Any, seed: int = 12, steps: int = 80) -> Transcript:
+    """Seeded writes that move log entries between index keys (puts that replace, updates that set
+    or remove a key attribute, deletes, batch writes, cancelled transactions, PartiQL), each few
+    followed by queries on every index and on a table's own key, with pages, filters and both orders."""
+    import random
+
+    dynamodb, rng = boto3.client("dynamodb"), random.Random(seed)
+    log, stats = stack.names["DecisionLogTable"], stack.names["StatsTable"]
+    customers, shards = [f"c-{n}" for n in range(4)], [f"2026-11-2{n}#0{n % 2}" for n in range(3)]
+    said: Transcript = []
+
+    def ask(label: str, method: Callable[..., Any], **request: Any) -> Any:
+        return call(said, label, functools.partial(method, **request))
+
+    def entry(n: int) -> dict[str, Any]:
+        found = {
+            "decision_id": {"S": f"d-{n}"},
+            "customer_id": {"S": rng.choice(customers)},
+            "decided_at": {"S": f"2026-11-2{rng.randrange(4)}T10:{rng.randrange(60):02d}:00Z"},
+            "action": {"S": rng.choice(["survey", "callback", "none"])},
+        }
+        if rng.random() < 0.8:
+            found |= {"day_shard": {"S": rng.choice(shards)}, "reason_at": {"S": f"R{rng.randrange(3)}#{n:03d}"}}
+        return found
+
+    def ask_everything(step: int) -> None:
+        for customer in customers:
+            query = {
+                "TableName": log,
+                "IndexName": "by-customer",
+                "KeyConditionExpression": "customer_id = :c",
+                "ExpressionAttributeValues": {":c": {"S": customer}},
+                "Limit": 3,
+            }
+            first = ask(f"{step} by-customer {customer}", dynamodb.query, **query)
+            if first and "LastEvaluatedKey" in first:
+                start = first["LastEvaluatedKey"]
+                ask(f"{step} page 2 {customer}", dynamodb.query, **query, ExclusiveStartKey=start)
+        shard = rng.choice(shards)
+        ask(
+            f"{step} by-day-reason",
+            dynamodb.query,
+            TableName=log,
+            IndexName="by-day-reason",
+            KeyConditionExpression="day_shard = :d AND begins_with(reason_at, :r)",
+            FilterExpression="#a <> :none",
+            ExpressionAttributeNames={"#a": "action"},
+            ExpressionAttributeValues={":d": {"S": shard}, ":r": {"S": "R1"}, ":none": {"S": "none"}},
+        )
+        ask(
+            f"{step} by-day",
+            dynamodb.query,
+            TableName=log,
+            IndexName="by-day",
+            KeyConditionExpression="day_shard = :d AND decided_at > :t",
+            ExpressionAttributeValues={":d": {"S": shard}, ":t": {"S": "2026-11-21"}},
+            ScanIndexForward=False,
+        )
+        ask(
+            f"{step} stats day",
+            dynamodb.query,
+            TableName=stats,
+            KeyConditionExpression="#d = :d",
+            ExpressionAttributeNames={"#d": "day"},
+            ExpressionAttributeValues={":d": {"S": f"2026-11-2{rng.randrange(3)}"}},
+        )
+
+    for step in range(steps):
+        n = rng.randrange(40)
+        key = {"decision_id": {"S": f"d-{n}"}}
+        kind = rng.choice(["put", "put", "move", "unset", "delete", "batch", "cancelled", "stats", "partiql"])
+        if kind == "put":
+            ask(f"{step} put", dynamodb.put_item, TableName=log, Item=entry(n))
+        elif kind == "move":
+            to = rng.choice(customers + shards)
+            ask(
+                f"{step} move",
+                dynamodb.update_item,
+                TableName=log,
+                Key=key,
+                UpdateExpression="SET #k = :v, reason_at = if_not_exists(reason_at, :r)",
+                ExpressionAttributeNames={"#k": "customer_id" if to.startswith("c-") else "day_shard"},
+                ExpressionAttributeValues={":v": {"S": to}, ":r": {"S": f"R2#{n:03d}"}},
+            )
+        elif kind == "unset":
+            ask(f"{step} unset", dynamodb.update_item, TableName=log, Key=key, UpdateExpression="REMOVE day_shard")
+        elif kind == "delete":
+            ask(f"{step} delete", dynamodb.delete_item, TableName=log, Key=key, ReturnValues="ALL_OLD")
+        elif kind == "batch":
+            gone = {"DeleteRequest": {"Key": {"decision_id": {"S": f"d-{(n + 7) % 40}"}}}}
+            writes = [{"PutRequest": {"Item": entry(n + k)}} for k in range(3)] + [gone]
+            ask(f"{step} batch", dynamodb.batch_write_item, RequestItems={log: writes})
+        elif kind == "cancelled":
+            never = {"day": {"S": "never"}, "shard": {"S": "0"}}
+            moved = {":c": {"S": "c-moved"}}
+            items = [
+                {
+                    "Update": {
+                        "TableName": log,
+                        "Key": key,
+                        "UpdateExpression": "SET customer_id = :c",
+                        "ExpressionAttributeValues": moved,
+                    }
+                },
+                {"Put": {"TableName": log, "Item": entry(n + 50)}},
+                {"Delete": {"TableName": log, "Key": {"decision_id": {"S": f"d-{(n + 1) % 40}"}}}},
+                {
+                    "ConditionCheck": {
+                        "TableName": stats,
+                        "Key": never,
+                        "ConditionExpression": "attribute_exists(#s)",
+                        "ExpressionAttributeNames": {"#s": "shard"},
+                    }
+                },
+            ]
+            ask(f"{step} cancelled", dynamodb.transact_write_items, TransactItems=items)
+        elif kind == "stats":
+            day = {"day": {"S": f"2026-11-2{rng.randrange(3)}"}, "shard": {"S": str(rng.randrange(3))}}
+            ask(f"{step} stats", dynamodb.put_item, TableName=stats, Item={**day, "total": {"N": str(n)}})
+        else:
+            statement = f"UPDATE \"{log}\" SET customer_id='{rng.choice(customers)}' WHERE decision_id='d-{n}'"
+            ask(f"{step} partiql", dynamodb.execute_statement, Statement=statement)
+        if step % 4 == 3:
+            ask_everything(step)
+    return said
+
+
+def test_queries_answer_the_same_while_writes_move_items_between_keys(_provisioned: tuple[Any, Any]) -> None:
+    # Given seeded writes that move log entries between the keys of every index, queried as they go
+    stack, snapshot = _provisioned
+
+    def run() -> Transcript:
+        with mock_aws():
+            snapshot.restore()
+            return normalized(queries_through_moving_writes(stack))
+
+    with moto_speedups.removed():
+        released = run()
+    moto_speedups.install()
+    # When they run on moto as released and on the one emulator (which answers from its key index)
+    sped_up = run()
+    # Then every answer is the same: items, their order, pages, counts, errors
+    assert [label for label, _ in sped_up] == [label for label, _ in released]
+    for (label, theirs), (_, ours) in zip(released, sped_up, strict=True):
+        assert ours == theirs, label
+    # And the script reached the cases that matter: entries found, moved, cancelled, paged
+    answers = [answer for _, answer in sped_up]
+    assert sum(1 for label, a in sped_up if "by-customer" in label and a.get("Count")) > 50
+    assert any("page 2" in label for label, _ in sped_up)
+    assert any(a.get("error", {}).get("Error", {}).get("Code") == "TransactionCanceledException" for a in answers)
+    assert any("partiql" in label and "error" not in a for label, a in sped_up)
+
+
+@pytest.fixture
+def comparisons(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Counts moto's DynamoDB value comparisons (sorting and matching keys)."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    counted = {"n": 0}
+    for name in ("__eq__", "__ne__", "__lt__"):
+        real = getattr(DynamoType, name)
+
+        def counting(self: Any, other: Any, real: Any = real) -> Any:
+            counted["n"] += 1
+            return real(self, other)
+
+        monkeypatch.setattr(DynamoType, name, counting)
+    return counted
+
+
+def customer_query_against_a_log_of(stack: Any, logged: int, comparisons: dict[str, int]) -> int:
+    dynamodb, log = boto3.client("dynamodb"), stack.names["DecisionLogTable"]
+    for start in range(len_of_log(stack), logged, 25):
+        dynamodb.batch_write_item(
+            RequestItems={
+                log: [
+                    {
+                        "PutRequest": {
+                            "Item": {
+                                "decision_id": {"S": f"d-{n}"},
+                                "customer_id": {"S": f"c-{n}"},
+                                "decided_at": {"S": f"2026-11-23T{n % 24:02d}:00:00Z"},
+                            }
+                        }
+                    }
+                    for n in range(start, min(logged, start + 25))
+                ]
+            }
+        )
+    comparisons["n"] = 0
+    answer = dynamodb.query(
+        TableName=log,
+        IndexName="by-customer",
+        KeyConditionExpression="customer_id = :c",
+        ExpressionAttributeValues={":c": {"S": "c-7"}},
+    )
+    assert [item["decision_id"]["S"] for item in answer["Items"]] == ["d-7"]
+    return comparisons["n"]
+
+
+def len_of_log(stack: Any) -> int:
+    return int(boto3.client("dynamodb").scan(TableName=stack.names["DecisionLogTable"], Select="COUNT")["Count"])
+
+
+def test_a_query_on_an_index_looks_at_its_key_only_whatever_the_table_holds(
+    aws: Any, comparisons: dict[str, int]
+) -> None:
+    # Given the tests' emulator's decision log, queried once by customer (the index is built then)
+    customer_query_against_a_log_of(aws, 100, comparisons)
+    # When one customer's entries are queried with 300, then 900 entries logged
+    small = customer_query_against_a_log_of(aws, 300, comparisons)
+    big = customer_query_against_a_log_of(aws, 900, comparisons)
+    # Then the query compares as many values either way (those of the key it asks for)
+    assert big == small
+    assert small < 50
+    # While moto as released sorts and tests every item of the table on each query (more than one comparison each)
+    with moto_speedups.removed():
+        assert customer_query_against_a_log_of(aws, 900, comparisons) > 900

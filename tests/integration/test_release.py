@@ -2,7 +2,9 @@
 cancelled exactly once, whatever the retries, repeated firings and racing deciders.
 
 moto is the only AWS (resources from template.yaml); the release function runs through its handler
-with the Input its schedule carries, as EventBridge Scheduler invokes it. Decisions are built here
+with the Input its schedule carries, as EventBridge Scheduler invokes it; its settlement is
+announced and counted by the log stream function, run on the decision log's stream as Lambda would
+(tests.conftest.drain_stream). Decisions are built here
 with the shapes the engine makes, so each race is set up exactly; the decide path itself is covered
 in tests/integration/test_scheduling.py.
 """
@@ -33,11 +35,14 @@ from shared.domain.decision import (
 )
 from shared.domain.events import Channel, Outcome
 from shared.domain.policy import Policy
-from tests.conftest import NOW, ledger_of
+from tests.conftest import NOW, drain_stream, ledger_of
 
 CLOSED = NOW - timedelta(minutes=30)
 SEND_AT = NOW + timedelta(hours=2)  # the survey delay: held until then
 RETENTION = timedelta(days=400)
+
+
+_stack: list[Any] = []  # the test's provisioned stack, for helpers that drain its log stream
 
 
 @pytest.fixture(autouse=True)
@@ -45,7 +50,9 @@ def environment(aws: Any) -> Iterator[None]:
     os.environ.update(aws.environment("ReleaseFunction"))
     wiring.reset()
     wiring.use_clock(FixedClock(NOW))
+    _stack[:] = [aws]
     yield
+    _stack.clear()
 
 
 def decision(
@@ -104,6 +111,8 @@ def logged(decision_id: str) -> Decision:
 
 
 def lifecycle_counts(day: datetime) -> dict[str, Any]:
+    """The day's release and cancellation counters, once the log's stream has been handled."""
+    drain_stream(_stack[0])
     (summary,) = wiring.stats().days(day.date(), day.date())
     return {"released": summary["released"], "cancelled": summary["cancelled_by_reason"]}
 
@@ -129,9 +138,13 @@ def test_a_pending_survey_is_released_once_however_often_its_schedule_fires(aws:
     ledger = ledger_of(aws, "cust-1")
     assert ledger.version == 2
     assert [(f.decision_id, f.state) for f in ledger.followups] == [(held.decision_id, "released")]
-    # And it is counted once, while every firing announced the same approval (consumers dedupe)
+    # And it is counted once and announced once: the repeated firings wrote nothing, so the log's
+    # stream carries one release (the held survey's own FollowUpScheduled came before it)
     assert lifecycle_counts(SEND_AT) == {"released": 1, "cancelled": {}}
-    assert set(announced(outbound)) == {("FollowUpApproved", held.decision_id, "released")}
+    assert announced(outbound) == [
+        ("FollowUpScheduled", held.decision_id, "pending"),
+        ("FollowUpApproved", held.decision_id, "released"),
+    ]
 
 
 def test_a_release_for_an_unknown_decision_or_a_malformed_input_changes_nothing(aws: Any, outbound: Any) -> None:
@@ -186,7 +199,8 @@ def test_a_pending_survey_is_cancelled_at_release_when_it_should_no_longer_go_ou
     meanwhile(aws)
     # When its schedule fires
     answer = fire(held.decision_id, fired_at)
-    # Then it is cancelled with that reason, its slot freed, counted and announced
+    # Then it is cancelled with that reason, its slot freed, counted and announced (after the held
+    # survey's own FollowUpScheduled)
     assert answer == {
         "decision_id": held.decision_id,
         "state": "cancelled",
@@ -196,7 +210,10 @@ def test_a_pending_survey_is_cancelled_at_release_when_it_should_no_longer_go_ou
     assert logged(held.decision_id).state_reason is reason
     assert ledger_of(aws, "cust-1").find(held.decision_id) is None
     assert lifecycle_counts(fired_at) == {"released": 0, "cancelled": {str(reason): 1}}
-    assert announced(outbound) == [("FollowUpCancelled", held.decision_id, "cancelled")]
+    assert announced(outbound) == [
+        ("FollowUpScheduled", held.decision_id, "pending"),
+        ("FollowUpCancelled", held.decision_id, "cancelled"),
+    ]
 
 
 def test_a_pending_follow_up_superseded_at_decision_time_is_cancelled_in_the_same_write(
@@ -265,7 +282,7 @@ def test_supersession_committed_while_the_release_decides_wins_and_the_release_c
     newer = decision("evt-newer", closed_at=SEND_AT - timedelta(minutes=5), supersedes=(held.decision_id,))
     # When a decider commits the newer interaction, superseding it, before the release writes
     store = Interleaved(lambda: commit(newer, SEND_AT - timedelta(seconds=1)))
-    release = ReleaseUseCase(store, wiring.publisher(), clock=FixedClock(SEND_AT))  # type: ignore[arg-type]
+    release = ReleaseUseCase(store, clock=FixedClock(SEND_AT))  # type: ignore[arg-type]
     outcome = release.release(held.decision_id)
     # Then the release's write failed its conditions, it read again and found the survey cancelled
     assert outcome.changed is False
@@ -353,17 +370,17 @@ def test_a_superseding_commit_never_cancels_a_follow_up_that_is_no_longer_pendin
     assert wiring.store().get_decision(newer.decision_id) is None
 
 
-def test_a_release_whose_announcement_failed_is_announced_by_the_next_firing_and_settled_once(
+def test_a_release_whose_announcement_failed_is_announced_by_the_streams_retry_and_counted_once(
     aws: Any, outbound: Any
 ) -> None:
     from botocore.exceptions import ClientError
 
     from shared.adapters import aws as aws_clients
-    from shared.domain.errors import TransientFailure
 
-    # Given a held survey, and EventBridge refusing every PutEvents when its schedule fires
+    # Given a held survey, announced, and EventBridge refusing every PutEvents from then on
     held = decision("evt-held")
     commit(held)
+    assert announced(outbound) == [("FollowUpScheduled", held.decision_id, "pending")]
     refusing = {"on": True}
 
     def refuse(**_: Any) -> None:
@@ -371,16 +388,19 @@ def test_a_release_whose_announcement_failed_is_announced_by_the_next_firing_and
             raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "PutEvents")
 
     aws_clients.client("events").meta.events.register("before-call.events.PutEvents", refuse)
-    # When it fires, the invocation fails (so Scheduler retries it), the release itself committed
-    with pytest.raises((TransientFailure, ClientError)):
-        fire(held.decision_id, SEND_AT)
+    # When its schedule fires, the release commits and the firing is done (it publishes nothing itself)
+    assert fire(held.decision_id, SEND_AT)["changed"] is True
     assert logged(held.decision_id).state is State.RELEASED
-    assert outbound() == []
-    # When Scheduler's retry fires once EventBridge is back
+    # And the log stream function, failing to publish it, reports its record for a retry, counting nothing
+    (answer,) = drain_stream(aws)
+    assert len(answer["batchItemFailures"]) == 1
+    (summary,) = wiring.stats().days(SEND_AT.date(), SEND_AT.date())
+    assert summary["released"] == 0
+    # When EventBridge is back and the stream's batch is retried
     refusing["on"] = False
-    assert fire(held.decision_id, SEND_AT + timedelta(minutes=1))["changed"] is False
     # Then the release is announced, as of the moment it happened, and counted once
     assert [(e["detail-type"], e["detail"]["state_changed_at"]) for e in outbound()] == [
         ("FollowUpApproved", "2026-11-23T14:00:00.000000Z")
     ]
     assert lifecycle_counts(SEND_AT) == {"released": 1, "cancelled": {}}
+    assert outbound() == []

@@ -1,7 +1,8 @@
 """Issue 11: a pending decision is announced only once its release is scheduled (one EventBridge
 Scheduler schedule per decision, as template.yaml's group, role, DLQ and retry policy say), and a
-decision that supersedes pending follow-ups announces their cancellation and deletes their
-schedules. The queue, POST /decide and the outbox sweep all announce this way.
+follow-up a newer decision superseded is announced as cancelled, its schedule deleted. The log
+stream function announces whatever was committed this way, from the queue or POST /decide alike
+(issue 12: the decision log's stream is the outbox).
 
 moto stores schedules (it never fires them: tests/integration/test_release.py fires the release
 function as a schedule would). Faults are injected on the product's own cached clients.
@@ -25,14 +26,13 @@ from shared.adapters import aws as aws_clients
 from shared.adapters.clock import FixedClock
 from shared.adapters.scheduler import at_expression, schedule_name
 from shared.domain.decision import State
-from shared.usecases.outbox import GRACE
-from tests.conftest import NOW, detail, drain, log_items, put_events
+from tests.conftest import NOW, detail, drain, drain_stream, log_items, put_events
 from tests.integration.test_release import SEND_AT, commit, decision, fire, logged
 
 
 @pytest.fixture(autouse=True)
 def environment(aws: Any) -> Iterator[None]:
-    for function in ("DecideApiFunction", "OutboxFunction", "ReleaseFunction"):
+    for function in ("DecideApiFunction", "LogStreamFunction", "ReleaseFunction"):
         os.environ.update(aws.environment(function))
     wiring.reset()
     wiring.use_clock(FixedClock(NOW))
@@ -44,13 +44,6 @@ def schedules(stack: Any) -> dict[str, dict[str, Any]]:
     group = stack.names["ReleaseScheduleGroup"]
     names = [s["Name"] for s in client.list_schedules(GroupName=group)["Schedules"]]
     return {name: client.get_schedule(Name=name, GroupName=group) for name in names}
-
-
-def sweep(at: datetime) -> dict[str, Any]:
-    from functions.outbox.app import handler
-
-    wiring.use_clock(FixedClock(at))
-    return handler({"source": "aws.scheduler", "detail": {}}, LambdaContext("outbox"))  # type: ignore[no-any-return]
 
 
 def kinds(read: Any) -> list[tuple[str, str]]:
@@ -69,15 +62,15 @@ def refuse_schedules() -> dict[str, bool]:
     return refusing
 
 
-def test_a_pending_decision_left_unannounced_gets_its_schedule_from_the_outbox(aws: Any, outbound: Any) -> None:
-    # Given a survey held until its send time, committed by a decider that died before announcing it
+def test_a_committed_pending_decision_gets_its_schedule_from_the_log_stream(aws: Any, outbound: Any) -> None:
+    # Given a survey held until its send time, committed (all a decider does)
     held = decision("evt-held")
     commit(held)
     assert schedules(aws) == {}
-    # When the outbox function runs after its grace period
-    report = sweep(NOW + GRACE + timedelta(minutes=1))
+    # When the log stream function handles its log record
+    answers = drain_stream(aws)
     # Then its release is scheduled, exactly as the template says a release is
-    assert report == {"found": 1, "published": 1, "counted": 1}
+    assert answers == [{"batchItemFailures": []}]
     (schedule,) = schedules(aws).values()
     assert schedule["Name"] == schedule_name(held.decision_id)
     assert schedule["ScheduleExpression"] == at_expression(SEND_AT) == "at(2026-11-23T14:00:00)"
@@ -91,38 +84,42 @@ def test_a_pending_decision_left_unannounced_gets_its_schedule_from_the_outbox(a
     assert json.loads(target["Input"]) == {"decision_id": held.decision_id}
     # And it is announced as scheduled, once
     assert kinds(outbound) == [("FollowUpScheduled", held.decision_id)]
-    assert sweep(NOW + GRACE + timedelta(minutes=2))["found"] == 0
+    assert drain_stream(aws) == []
     assert outbound() == []
 
 
 def test_a_decision_whose_schedule_could_not_be_made_stays_unannounced_until_it_is(aws: Any, outbound: Any) -> None:
-    # Given Scheduler refusing to create schedules when the outbox finds a held survey
+    # Given Scheduler refusing to create schedules when the log stream function meets a held survey
     held = decision("evt-held")
     commit(held)
     refusing = refuse_schedules()
-    # Then it is not announced (nobody would release it) and stays in the outbox
-    assert sweep(NOW + GRACE + timedelta(minutes=1)) == {"found": 1, "published": 0, "counted": 0}
+    # Then it is not announced (nobody would release it): its record is reported for a retry, uncounted
+    (answer,) = drain_stream(aws)
+    assert len(answer["batchItemFailures"]) == 1
     assert outbound() == []
-    # When Scheduler is back, the next run schedules and announces it
+    assert wiring.stats().days(NOW.date(), NOW.date())[0]["total"] == 0
+    # When Scheduler is back, the retry schedules, announces and counts it
     refusing["on"] = False
-    assert sweep(NOW + GRACE + timedelta(minutes=2)) == {"found": 1, "published": 1, "counted": 1}
+    assert drain_stream(aws) == [{"batchItemFailures": []}]
     assert list(schedules(aws)) == [schedule_name(held.decision_id)]
     assert kinds(outbound) == [("FollowUpScheduled", held.decision_id)]
+    assert wiring.stats().days(NOW.date(), NOW.date())[0]["total"] == 1
 
 
-def test_a_superseding_decision_found_in_the_outbox_announces_the_cancellation_and_drops_the_schedule(
+def test_a_superseding_commit_announces_the_cancellation_and_drops_the_schedule_from_the_log_stream(
     aws: Any, outbound: Any
 ) -> None:
     # Given a held survey, scheduled and announced
     held = decision("evt-held")
     commit(held)
-    sweep(NOW + GRACE + timedelta(minutes=1))
     outbound()
-    # And a newer interaction's decision that superseded it, committed but never announced
+    assert list(schedules(aws)) == [schedule_name(held.decision_id)]
+    # And a newer interaction's decision that superseded it, committed (the held one's entry cancelled in
+    # the same transaction)
     newer = decision("evt-newer", decided_at=NOW + timedelta(minutes=10), supersedes=(held.decision_id,))
     commit(newer, NOW + timedelta(minutes=10))
-    # When the outbox function runs
-    sweep(NOW + timedelta(minutes=10) + GRACE + timedelta(minutes=1))
+    # When the log stream function handles their records (the newer one's INSERT, the held one's MODIFY)
+    assert drain_stream(aws) == [{"batchItemFailures": []}]
     # Then the newer one is scheduled and the held one's cancellation is announced, its schedule gone
     published = outbound()
     assert {(e["detail-type"], e["detail"]["decision_id"], e["detail"]["state"]) for e in published} == {

@@ -12,21 +12,21 @@ from typing import Any
 import boto3
 import pytest
 
+from shared import wiring
 from shared.adapters import ledger as ledger_items
-from shared.adapters.stats import Stats
 from shared.adapters.store import Committed, DynamoStore
 from shared.domain.decision import Decision, State
 from shared.domain.events import InteractionClosed
 from shared.domain.policy import default_policy
 from shared.usecases.decide import Governor
-from tests.conftest import NOW, detail
+from tests.conftest import NOW, detail, drain_stream
 from tests.integration.test_concurrency import moto_server  # noqa: F401 - the server fixture
 from tests.integration.test_release import RETENTION, decision
 
 
 def store_of(stack: Any) -> DynamoStore:
     names = stack.names
-    return DynamoStore(names["LedgerTable"], names["DecisionLogTable"], RETENTION, stats_table=names["StatsTable"])
+    return DynamoStore(names["LedgerTable"], names["DecisionLogTable"], RETENTION)
 
 
 def deciders_at_once(store: DynamoStore, events: list[InteractionClosed], at: Any) -> list[Decision]:
@@ -50,6 +50,7 @@ def deciders_at_once(store: DynamoStore, events: list[InteractionClosed], at: An
 def test_concurrent_deciders_of_newer_interactions_cancel_the_held_survey_once_and_keep_one(
     moto_server: Any,  # noqa: F811
     offsets: tuple[int, int],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     store = store_of(moto_server)
     # Given a survey held for the customer's interaction that closed 30 minutes ago
@@ -68,8 +69,12 @@ def test_concurrent_deciders_of_newer_interactions_cancel_the_held_survey_once_a
     logged = {d.decision_id: store.get_decision(d.decision_id) for d in (held, *decided)}
     assert logged[held.decision_id].state is State.CANCELLED  # type: ignore[union-attr]
     assert sum(held.decision_id in d.supersedes for d in decided) == 1
-    stats = Stats(moto_server.names["StatsTable"], moto_server.names["DecisionLogTable"])
-    (day,) = stats.days(NOW.date(), NOW.date())
+    # (counted by the log stream function, from the log's stream)
+    for name, value in moto_server.environment("LogStreamFunction").items():
+        monkeypatch.setenv(name, value)
+    wiring.reset()
+    assert [a["batchItemFailures"] for a in drain_stream(moto_server)] == [[]]
+    (day,) = wiring.stats().days(NOW.date(), NOW.date())
     assert day["cancelled_by_reason"] == {"SUPERSEDED_BY_NEWER_INTERACTION": sum(len(d.supersedes) for d in decided)}
     # And the ledger holds exactly one pending follow-up, the one the log says is pending:
     # the newest interaction's (an older interaction never supersedes a newer one)

@@ -1,6 +1,7 @@
-"""The decide path killed after each of its steps in turn, then redelivered: no decision lost,
-none doubled, no counter moved twice, every approval published at least once, and the dedupe key
-(decision_id) identical across the repeats."""
+"""The decide path and the log stream function killed after each of their steps in turn, then
+redelivered (the queue's messages, the stream's batch from its first record, as Lambda retries it):
+no decision lost, none doubled, no counter moved twice, every decision published at least once, and
+the dedupe key (decision_id) identical across the repeats."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 from shared import faults, wiring
 from shared.adapters.clock import FixedClock
 from shared.domain.decision import decision_id_for
-from tests.conftest import NOW, detail, drain, ledger_of, log_items, put_events
+from tests.conftest import NOW, detail, drain, drain_stream, handle_batch, ledger_of, log_items, put_events
 
 
 class Crash(BaseException):
@@ -37,17 +38,24 @@ def ten_events() -> list[dict[str, Any]]:
     ]
 
 
-@pytest.mark.parametrize("point", faults.POINTS)
-def test_a_crash_after_any_step_loses_and_doubles_nothing(aws: Any, outbound: Any, point: str) -> None:
-    # Given ten events of four customers on the queue, and a process that dies at `point`
-    events = ten_events()
-    put_events(aws, events)
+DECIDE_POINTS = (faults.AFTER_COMMIT, faults.BEFORE_ACKNOWLEDGE)
+STREAM_POINTS = (faults.AFTER_PUBLISH, faults.AFTER_COUNT)
 
+
+def dying_at(point: str) -> None:
     def die(name: str) -> None:
         if name == point:
             raise Crash(name)
 
     faults.install(die)
+
+
+@pytest.mark.parametrize("point", DECIDE_POINTS)
+def test_a_decider_crash_after_any_step_loses_and_doubles_nothing(aws: Any, outbound: Any, point: str) -> None:
+    # Given ten events of four customers on the queue, and a process that dies at `point`
+    events = ten_events()
+    put_events(aws, events)
+    dying_at(point)
     from functions.decide.app import handler
     from infra.lambda_runtime import LambdaContext, receive_batch, sqs_event
 
@@ -64,6 +72,27 @@ def test_a_crash_after_any_step_loses_and_doubles_nothing(aws: Any, outbound: An
             QueueUrl=aws.urls["DecideQueue"], ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
         )
     drain(aws)
+    assert_each_decided_counted_and_published_once(aws, outbound, events)
+
+
+@pytest.mark.parametrize("point", STREAM_POINTS)
+def test_a_log_stream_crash_after_any_step_loses_and_doubles_nothing(aws: Any, outbound: Any, point: str) -> None:
+    # Given ten events of four customers decided and committed
+    events = ten_events()
+    put_events(aws, events)
+    _, response = handle_batch(aws)
+    assert response == {"batchItemFailures": []}
+    # When the log stream function dies at `point` on the batch of their log records
+    dying_at(point)
+    with pytest.raises(Crash):
+        drain_stream(aws)
+    faults.install(None)
+    # And Lambda hands it the same batch again, from the same first record
+    assert [a["batchItemFailures"] for a in drain_stream(aws)] == [[]]
+    assert_each_decided_counted_and_published_once(aws, outbound, events)
+
+
+def assert_each_decided_counted_and_published_once(aws: Any, outbound: Any, events: list[dict[str, Any]]) -> None:
     # Then every event has exactly one decision, under its deterministic id (customer, event_id)
     logged = log_items(aws)
     assert sorted(d["event_id"] for d in logged) == sorted(e["event_id"] for e in events)

@@ -12,7 +12,6 @@ from typing import Any
 import boto3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from moto import mock_aws
 
 from shared.adapters.store import AlreadyDecided, Committed, DynamoStore, LedgerChanged, MemoryStore, Store
 from shared.domain import engine
@@ -114,11 +113,8 @@ def test_every_interleaving_keeps_the_caps_in_the_memory_store(plan: list[list[s
     assert refused == stale  # exactly the commits based on a stale ledger were refused
 
 
-def dynamo_store() -> DynamoStore:
-    """DynamoDB (moto) with the template's tables; call inside mock_aws."""
-    from infra.local.provision import provision
-
-    stack = provision(boto3.Session(region_name="us-east-1"))
+def dynamo_store(stack: Any) -> DynamoStore:
+    """DynamoDB (moto) with the template's tables; call inside the moto that `stack` was provisioned on."""
     return DynamoStore(
         stack.names["LedgerTable"],
         stack.names["DecisionLogTable"],
@@ -127,11 +123,14 @@ def dynamo_store() -> DynamoStore:
     )
 
 
+# `provisioned` is session-scoped: each example gets its own fresh moto from it (no state shared).
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(plan=plans, order=orders)
-def test_every_interleaving_keeps_the_caps_in_dynamodb(plan: list[list[str]], order: list[int]) -> None:
-    with mock_aws():
-        store = dynamo_store()
+def test_every_interleaving_keeps_the_caps_in_dynamodb(
+    provisioned: Any, plan: list[list[str]], order: list[int]
+) -> None:
+    with provisioned.fresh() as stack:
+        store = dynamo_store(stack)
         deciders, refused, stale = run(store, plan, order)
         audit(store, deciders)
         assert refused == stale

@@ -2,6 +2,8 @@
 several customers: the batch never raises, only the records the failure touched come back, and
 once the fault clears their redelivery leaves every event with exactly one decision, every ledger
 moved once per approval, every decision counted once in the stats and published at least once.
+The same for each call of the log stream function, which publishes and counts what was committed:
+the batch restarts at the first record it did not finish, and nothing is counted twice.
 
 Faults are raised by botocore event hooks on the product's own cached clients (shared.adapters.aws.client),
 so moto stays the only AWS: a throttle or a connect timeout before the request is sent (nothing
@@ -22,7 +24,18 @@ from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutErr
 from shared import wiring
 from shared.adapters import aws as aws_clients
 from shared.adapters.clock import FixedClock
-from tests.conftest import NOW, detail, drain, end_visibility, handle_batch, ledger_of, log_items, put_events
+from tests.conftest import (
+    NOW,
+    detail,
+    drain,
+    drain_stream,
+    end_visibility,
+    handle_batch,
+    ledger_of,
+    log_items,
+    put_events,
+    stream_records,
+)
 
 CLOSED = NOW.replace(hour=11)
 
@@ -84,7 +97,8 @@ FAULTS = {
 
 
 def _is_stats(params: dict[str, Any]) -> bool:
-    return "counted_at" in json.dumps(params.get("TransactItems", []))
+    """The log stream function's counting transaction (its receipt rides in it)."""
+    return '"receipt"' in json.dumps(params.get("TransactItems", []))
 
 
 # call name -> (service, operation, which request of that operation is hit, which records must fail)
@@ -97,8 +111,6 @@ CALLS = {
         lambda p: not _is_stats(p) and APPROVAL_EVENT in json.dumps(p),
         "ev-02",
     ),
-    "stats-transaction": ("dynamodb", "TransactWriteItems", _is_stats, "all"),
-    "publish": ("events", "PutEvents", lambda p: True, "all"),
 }
 
 
@@ -155,7 +167,10 @@ def test_a_transient_failure_fails_only_the_records_it_touched_and_their_redeliv
     # Then the redelivery succeeds and nothing is left on the queue
     assert all(r == {"batchItemFailures": []} for r in responses)
     assert handle_batch(aws)[0] == []
+    assert_decided_counted_and_published_once(aws, outbound)
 
+
+def assert_decided_counted_and_published_once(aws: Any, outbound: Any) -> None:
     # And every event has exactly one decision
     decisions = log_items(aws)
     assert sorted(d["event_id"] for d in decisions) == sorted(e["event_id"] for e in EVENTS)
@@ -198,6 +213,59 @@ def test_a_transient_failure_fails_only_the_records_it_touched_and_their_redeliv
 
 def without_lifecycle(decision: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in decision.items() if k not in ("state", "state_reason", "state_changed_at")}
+
+
+def _first(records: list[dict[str, Any]]) -> str:
+    return str(records[0]["dynamodb"]["SequenceNumber"])
+
+
+def _first_pending(records: list[dict[str, Any]]) -> str:
+    pending = [
+        r for r in records if r["eventName"] == "INSERT" and r["dynamodb"]["NewImage"]["state"]["S"] == "pending"
+    ]
+    return str(pending[0]["dynamodb"]["SequenceNumber"])
+
+
+def _is_receipt_read(params: dict[str, Any]) -> bool:
+    return '"receipt"' in json.dumps(params.get("Key", {}))
+
+
+# call name -> (service, operation, which request is hit, the record the batch restarts at: None when
+# the function absorbs the failure itself, with a backoff)
+STREAM_CALLS = {
+    "receipt-read": ("dynamodb", "GetItem", _is_receipt_read, _first),
+    "schedule": ("scheduler", "CreateSchedule", lambda p: True, _first_pending),
+    "publish": ("events", "PutEvents", lambda p: True, _first),
+    "stats-transaction": ("dynamodb", "TransactWriteItems", _is_stats, None),
+}
+
+
+@pytest.mark.parametrize("call", list(STREAM_CALLS))
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_a_transient_failure_of_the_log_stream_restarts_its_batch_where_it_stopped_and_counts_once(
+    aws: Any, outbound: Any, fault: str, call: str
+) -> None:
+    from shared.adapters import retry
+
+    retry.use_sleep(lambda _: None)
+    # Given ten events of five customers decided and committed
+    put_events(aws, EVENTS)
+    assert handle_batch(aws)[1] == {"batchItemFailures": []}
+    records = stream_records(aws)
+    # And one fault armed on one call of the log stream function
+    service, operation, hits, restart = STREAM_CALLS[call]
+    make_error, hook = FAULTS[fault]
+    state = _inject_once(service, operation, hits, make_error, hook)
+    # When it handles the batch of their log records
+    answers = drain_stream(aws)
+    # Then the fault fired, and the batch is reported from the first record it did not finish
+    assert state["raised"] == 1
+    wanted = [] if restart is None else [{"itemIdentifier": restart(records)}]
+    assert answers[0]["batchItemFailures"] == wanted
+    # And Lambda's retry from that record finishes it
+    assert all(a["batchItemFailures"] == [] for a in drain_stream(aws))
+    retry.use_sleep(None)
+    assert_decided_counted_and_published_once(aws, outbound)
 
 
 # ---- contention and partial answers, absorbed inside the invocation with backoff (issue 10, item 5)
@@ -313,13 +381,15 @@ def test_contention_is_absorbed_inside_the_invocation_with_jittered_backoff(
     state = arm(service, operation, make)
     put_events(aws, EVENTS)
 
-    # When the ten arrive in one batch
+    # When the ten arrive in one batch, and their log records reach the log stream function
     _, response = handle_batch(aws)
+    streamed = drain_stream(aws)
 
     # Then it happened, was waited out with a backoff inside the full-jitter bound, and retried at once:
     # no record is failed back to SQS (which would cost a whole visibility timeout)
     assert state["raised"] == 1
     assert response == {"batchItemFailures": []}
+    assert [a["batchItemFailures"] for a in streamed] == [[]]
     assert len(sleeps) >= 1
     assert all(0 <= s <= retry.CAP_SECONDS for s in sleeps)
     # And every event has exactly one decision, each ledger moved once per approval

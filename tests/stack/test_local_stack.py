@@ -120,7 +120,9 @@ def test_health_reports_moto_resources_pollers_and_queue_depths(stack: LocalGove
         "OutcomesDeadLetterQueue",
         "FollowUpOutcomeRuleDeadLetterQueue",
         "ReleaseDeadLetterQueue",
+        "LogStreamDeadLetterQueue",
     }
+    assert health["pollers"]["DecisionLogTable/stream"]["alive"] is True
     assert health["scheduler"]["failed_runs"] == 0
 
 

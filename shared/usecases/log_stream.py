@@ -1,0 +1,241 @@
+"""The decision log's stream is the outbox: each batch of its records is published, then counted.
+
+The decide path only commits (one conditional write per event); the release function only
+settles. DynamoDB's stream of the log table (NEW_AND_OLD_IMAGES) holds every committed change for
+24 hours, in order per item, and Lambda reads it for free; this use case turns a batch of records
+into what used to ride on the decide path:
+
+- publishing, at least once: an INSERT of a decision is announced in its state (its release
+  scheduled first when it is pending; shared.usecases.announce), a MODIFY whose `state` changed
+  (pending -> released or cancelled: a release, a re-check's cancellation, a supersession) is
+  announced in its new state: the same Source, DetailType and Detail the decide and release paths
+  published before. Admin and outcome records, and changes that leave the state alone, publish
+  nothing. Consumers dedupe on decision_id (the documented contract), since a retried batch
+  publishes again;
+- counting, exactly once, without marking the log entries: after publishing, ONE
+  TransactWriteItems per batch adds the batch's counts (decisions on their decided_at day,
+  releases and cancellations on their state_changed_at day) and writes a receipt keyed by the
+  batch's FIRST sequence number, holding `through`, the last sequence number it counted.
+
+Why the receipt makes the count exactly once. Lambda reads a shard in order and moves its
+checkpoint only when a batch succeeds, or to the record the function reports as failed
+(ReportBatchItemFailures: we report the first record we did not finish). So a batch handed to us
+again starts either at the same first record as before (the invocation failed or timed out), or
+at a record we reported failed, which we never counted: nothing before it is ever seen again.
+- Same first record: its receipt says how far the earlier attempt counted; we count only the
+  records after `through` (and publish only those: the ones before were published before they
+  were counted). No later batch can have counted a record after `through`: the checkpoint never
+  moves back, and a shard has one batch in flight at a time (ParallelizationFactor 1), so the
+  next batch only starts once this one is done.
+- A reported failure: a new first record, no receipt, nothing of it counted: count from there.
+- We count only the records before the first one we failed to publish, so "counted" implies
+  "published", and the failed one starts the retry.
+- The receipt's write is conditioned on what we read (absent, or `through` unchanged), so two
+  invocations of one batch (none should overlap with ParallelizationFactor 1, but a timeout's
+  retry may start while a slow attempt still runs) cannot both count it: the loser re-reads the
+  receipt, drops what the winner counted, and tries again with a backoff (shared.adapters.retry).
+This holds only if a retried batch never starts inside a range counted before, which bisecting a
+failed batch would do: the mapping sets BisectBatchOnFunctionError false, and this use case never
+raises after its transaction commits. Receipts expire after two days (a stream keeps records 24
+hours, so no retry can need an older one).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from aws_lambda_powertools import Logger
+
+from shared import faults
+from shared.adapters import decision_log, retry
+from shared.adapters.aws import AWS_ERRORS, retryable
+from shared.adapters.clock import Clock, WallClock
+from shared.adapters.stats import Added, decision_counts, lifecycle_counts
+from shared.domain.decision import Decision, State
+
+COUNT_ATTEMPTS = 8
+
+logger = Logger(child=True)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One stream record: its sequence number, INSERT / MODIFY / REMOVE, and the item's images
+    (DynamoDB JSON) after and before."""
+
+    sequence: str
+    kind: str
+    new: dict[str, Any] | None = None
+    old: dict[str, Any] | None = None
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Change:
+        """A record of Lambda's DynamoDB stream event."""
+        dynamodb = record["dynamodb"]
+        return cls(
+            str(dynamodb["SequenceNumber"]), record["eventName"], dynamodb.get("NewImage"), dynamodb.get("OldImage")
+        )
+
+    @property
+    def position(self) -> int:
+        """Sequence numbers are decimal strings of up to 40 digits: compared as numbers."""
+        return int(self.sequence)
+
+
+@dataclass(frozen=True)
+class Effect:
+    """What one change means: a decision to announce (None: nothing) and the counts it adds, by day."""
+
+    announce: Decision | None = None
+    counts: dict[str, Counter[str]] = field(default_factory=dict)
+
+
+def effect_of(change: Change) -> Effect:
+    new = decision_log.decision_of(change.new)
+    if new is None:  # an admin or outcome record, or an entry expiring (REMOVE)
+        return Effect()
+    if change.kind == "INSERT":
+        return Effect(new, {f"{new.decided_at:%Y-%m-%d}": decision_counts(new)})
+    old = decision_log.decision_of(change.old)
+    if change.kind != "MODIFY" or old is None or old.state is new.state:
+        return Effect()
+    if new.state is State.RELEASED:
+        counts = lifecycle_counts(released=[new])
+    elif new.state is State.CANCELLED:
+        counts = lifecycle_counts(cancelled=[new.state_reason])
+    else:  # no transition leads anywhere else; announce nothing rather than guess
+        logger.warning("unexpected state change", extra={"decision_id": new.decision_id, "state": str(new.state)})
+        return Effect()
+    return Effect(new, {f"{new.state_changed_at:%Y-%m-%d}": counts})
+
+
+class Announcing(Protocol):
+    def publish(self, decisions: Sequence[Decision]) -> list[Decision]: ...
+
+
+class Counting(Protocol):
+    def counted_through(self, first: str) -> str | None: ...
+
+    def add(
+        self, first: str, read: str | None, through: str, counts: dict[str, Counter[str]], now: datetime
+    ) -> Added: ...
+
+
+@dataclass(frozen=True)
+class Report:
+    """One batch: how many records came, how many an earlier attempt had finished, how many this
+    one announced and counted, and the record to restart from (None: the whole batch is done)."""
+
+    records: int
+    already_done: int = 0
+    announced: int = 0
+    counted: int = 0
+    retry_from: str | None = None
+
+    def batch_item_failures(self) -> list[dict[str, str]]:
+        return [{"itemIdentifier": self.retry_from}] if self.retry_from is not None else []
+
+
+def _merged(effects: Sequence[Effect]) -> dict[str, Counter[str]]:
+    merged: dict[str, Counter[str]] = {}
+    for found in effects:
+        for day, counts in found.counts.items():
+            merged.setdefault(day, Counter()).update(counts)
+    return merged
+
+
+@dataclass
+class LogStreamUseCase:
+    announcer: Announcing
+    stats: Counting
+    clock: Clock = field(default_factory=WallClock)
+
+    def run(self, changes: Sequence[Change]) -> Report:
+        """Publishes, then counts, one batch of one shard, in stream order. Transient AWS failures
+        end the batch at the first record not finished (to retry from); other errors propagate
+        before anything is counted (a bug: the invocation fails and Lambda retries the batch)."""
+        if not changes:
+            return Report(0)
+        first = changes[0].sequence
+        try:
+            through = self.stats.counted_through(first)
+        except AWS_ERRORS as error:
+            if not retryable(error):
+                raise
+            logger.warning("receipt not read", extra={"sequence": first, "error": type(error).__name__})
+            return Report(len(changes), retry_from=first)
+        todo = self._after(changes, through)
+        effects = [effect_of(change) for change in todo]
+        finished = self._announce(effects)
+        faults.checkpoint(faults.AFTER_PUBLISH)
+        announced = sum(1 for e in effects[:finished] if e.announce is not None)
+        retry_from = todo[finished].sequence if finished < len(todo) else None
+        counted = self._count(first, through, todo[:finished], effects[:finished])
+        if counted is None:  # the counting kept failing: nothing of ours counted, retry all we did
+            retry_from = todo[0].sequence
+        faults.checkpoint(faults.AFTER_COUNT)
+        report = Report(len(changes), len(changes) - len(todo), announced, counted or 0, retry_from)
+        if retry_from is not None:
+            logger.warning("batch left for a retry", extra={"retry_from": retry_from, "done": finished})
+        return report
+
+    @staticmethod
+    def _after(changes: Sequence[Change], through: str | None) -> list[Change]:
+        if through is None:
+            return list(changes)
+        last = int(through)
+        return [change for change in changes if change.position > last]
+
+    def _announce(self, effects: Sequence[Effect]) -> int:
+        """Announces every decision of the batch at once; returns how many leading records are done
+        (all of them, or up to the first whose announcement failed)."""
+        outgoing = [e.announce for e in effects if e.announce is not None]
+        if not outgoing:
+            return len(effects)
+        try:
+            left = {id(d) for d in self.announcer.publish(outgoing)}
+        except AWS_ERRORS as error:
+            if not retryable(error):
+                raise
+            logger.warning("publishing failed", extra={"error": type(error).__name__})
+            left = {id(d) for d in outgoing}
+        for index, found in enumerate(effects):
+            if found.announce is not None and id(found.announce) in left:
+                return index
+        return len(effects)
+
+    def _count(self, first: str, through: str | None, done: list[Change], effects: list[Effect]) -> int | None:
+        """Adds the counts of `done` once; how many records it counted, or None if it could not."""
+        for attempt in range(COUNT_ATTEMPTS):
+            counts = _merged(effects)
+            if not any(counts.values()):
+                return 0  # nothing to add (admin records, or all counted meanwhile): no write, no receipt
+            try:
+                added = self.stats.add(first, through, done[-1].sequence, counts, self.clock.now())
+            except AWS_ERRORS as error:
+                if not retryable(error):
+                    raise
+                added = Added.CONTENDED
+            if added is Added.DONE:
+                return len(done)
+            if added is Added.RECEIPT_MOVED:
+                # Another attempt at this batch counted part of it: keep only what it did not.
+                try:
+                    through = self.stats.counted_through(first)
+                except AWS_ERRORS as error:
+                    if not retryable(error):
+                        raise
+                    return None
+                kept = [
+                    (c, e) for c, e in zip(done, effects, strict=True) if through is None or c.position > int(through)
+                ]
+                done, effects = [c for c, _ in kept], [e for _, e in kept]
+                if not done:
+                    return 0
+            retry.backoff(attempt)
+        logger.warning("counting failed", extra={"sequence": first})
+        return None
