@@ -69,6 +69,13 @@ def provisioned() -> Any:
     return provision_once()
 
 
+@pytest.fixture(scope="session")
+def _provisioned(provisioned: Any) -> tuple[Any, Any]:
+    """`provisioned` as (stack, snapshot): inside a `mock_aws()`, `snapshot.restore()` gives moto
+    as provisioning leaves it, and `stack` names its resources (`provisioned.fresh()` does both)."""
+    return provisioned.stack, provisioned.snapshot
+
+
 @pytest.fixture
 def aws(provisioned: Any) -> Iterator[Any]:
     """A fresh moto with every data resource of template.yaml, and the environment of the decide

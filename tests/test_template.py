@@ -432,7 +432,7 @@ def test_the_recorder_sees_the_product_calls_of_each_handler_and_none_of_the_tes
     # And the log stream function's, which publishes and counts what the decide function committed
     assert {("events:PutEvents", "GovernorBus"), ("dynamodb:PutItem", "StatsTable")} <= usage["LogStreamFunction"]
     # And the pool threads' queries are the policy function's, by index
-    assert ("dynamodb:Query", "DecisionLogTable/index/by-day-reason") in usage["PolicyApiFunction"]
+    assert ("dynamodb:Query", "DecisionLogTable/index/by-day") in usage["PolicyApiFunction"]
     # And the test's own put and scan are nobody's
     assert not any(action == "dynamodb:Scan" for pairs in usage.values() for action, _ in pairs)
     assert set(usage) == {"DecideFunction", "LogStreamFunction", "PolicyApiFunction"}

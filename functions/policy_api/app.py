@@ -178,7 +178,7 @@ def start_simulation(
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=body.model_dump(mode="json"))
 
 
-@app.get("/policy/simulations/<job_id>", responses=documented(404))
+@app.get("/policy/simulations/<job_id>", responses=documented(400, 404))
 def get_simulation(job_id: Annotated[str, Path(max_length=64)]) -> SimulationJobStatus:
     job = wiring.simulation_job().get(job_id)
     return SimulationJobStatus.model_validate(

@@ -1,7 +1,9 @@
 """The one emulator's speed-ups (infra/local/moto_speedups.py) change how much work moto does,
 never what it answers: one scripted sequence of DynamoDB, EventBridge and SQS calls gives the same
-answers and leaves the same state with and without them. Cost is counted in work done (items
-deep-copied, clock reads per walk of a queue), not in time."""
+answers and leaves the same state with and without them, and so do seeded writes that move log
+entries between the keys of every index, queried as they go (the Query speed-up keeps a key index).
+Cost is counted in work done (items deep-copied, clock reads per walk of a queue, values compared
+per query), not in time."""
 
 from __future__ import annotations
 

@@ -27,6 +27,13 @@ def fresh(**overrides: Any) -> dict[str, Any]:
     return detail(closed_at=(datetime.now(UTC) - timedelta(minutes=5)).isoformat(), **overrides)
 
 
+def afternoon_zone(now: datetime) -> str:
+    """A fixed-offset zone (Etc/GMT signs are inverted) where `now` falls at about 14:00."""
+    offset = (14 - now.hour) % 24
+    offset = offset - 24 if offset > 12 else offset
+    return "UTC" if offset == 0 else f"Etc/GMT{-offset:+d}"
+
+
 def post_and_drain(stack: LocalGovernor, details: list[dict[str, Any]]) -> None:
     import urllib.request
 
@@ -46,9 +53,14 @@ def test_an_admin_answers_a_complaint_from_the_command_line(
 ) -> None:
     # Given a customer surveyed once (closed three hours ago: past the survey delay, so released
     # at once), then refused a second survey the same day
+    # in a time zone where it is early afternoon now, so quiet hours never hold the first survey
+    # (held, it would be superseded by the second interaction instead of blocking it)
+    zone = afternoon_zone(datetime.now(UTC))
     closed = (datetime.now(UTC) - timedelta(hours=3)).isoformat()
-    post_and_drain(stack, [detail(event_id="adm-1", interaction_id="adm-i1", customer_id="cust-cli", closed_at=closed)])
-    post_and_drain(stack, [fresh(event_id="adm-2", interaction_id="adm-i2", customer_id="cust-cli")])
+    first = detail(event_id="adm-1", interaction_id="adm-i1", customer_id="cust-cli", closed_at=closed)
+    post_and_drain(stack, [{**first, "customer_timezone": zone}])
+    second = fresh(event_id="adm-2", interaction_id="adm-i2", customer_id="cust-cli")
+    post_and_drain(stack, [{**second, "customer_timezone": zone}])
     # When the admin lists the customer's decisions
     code, out = governor(capsys, stack, "decisions", "--customer", "cust-cli", "--since", "7d", "--json")
     assert code == 0

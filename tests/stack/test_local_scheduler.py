@@ -191,11 +191,12 @@ def test_cli_shows_the_lifecycle_in_decisions_why_and_customer(
 def test_replay_of_generated_episodic_traffic_ends_with_nothing_pending(
     event_stack: LocalGovernor, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Given two weeks of generated episodic traffic (repeat contacts within hours and days)
+    # Given the first two days of generated episodic traffic (60 events: 13 customers contact again
+    # within hours or days; replayed, 39 follow-ups are released and one is superseded)
     from infra.sample_events import generate
 
     source = tmp_path / "episodic.ndjson"
-    source.write_text("\n".join(json.dumps(d) for d in generate()[:150]))
+    source.write_text("\n".join(json.dumps(d) for d in generate()[:60]))
     # When it is replayed on the event clock
     assert cli_main.main(["replay", str(source), "--url", event_stack.url]) == 0
     printed = capsys.readouterr().out

@@ -196,7 +196,9 @@ def _ledger(rng: random.Random, customer: str, interaction: str, closed_at: date
             send_at = prior_close + timedelta(minutes=rng.choice((0, 30, 120, 700)))
             state = "pending"
         else:
-            send_at = now - timedelta(days=rng.choice((0.2, 1, 2.5, 5, 6.9, 8, 12, 25, 29.5, 31, 60, 89, 120, 200, 330)))
+            send_at = now - timedelta(
+                days=rng.choice((0.2, 1, 2.5, 5, 6.9, 8, 12, 25, 29.5, 31, 60, 89, 120, 200, 330))
+            )
             send_at -= timedelta(seconds=rng.randint(0, 86_399), microseconds=rng.choice((0, 0, 123456)))
             prior_close = send_at - timedelta(hours=rng.choice((0, 1, 3, 30)))
             state = "released"
@@ -298,11 +300,15 @@ def _hand_picked() -> list[dict[str, Any]]:
 
     def survey(n: int, ago: timedelta, **fields: Any) -> FollowUp:
         sent = now - ago
-        return FollowUp(Action.SURVEY, sent, f"int-old{n}", f"dcn_old{n}", closed_at=sent - timedelta(hours=2), **fields)
+        return FollowUp(
+            Action.SURVEY, sent, f"int-old{n}", f"dcn_old{n}", closed_at=sent - timedelta(hours=2), **fields
+        )
 
     def callback(n: int, ago: timedelta, **fields: Any) -> FollowUp:
         sent = now - ago
-        return FollowUp(Action.CALLBACK, sent, f"int-old{n}", f"dcn_old{n}", closed_at=sent - timedelta(hours=1), **fields)
+        return FollowUp(
+            Action.CALLBACK, sent, f"int-old{n}", f"dcn_old{n}", closed_at=sent - timedelta(hours=1), **fields
+        )
 
     day, hour = timedelta(days=1), timedelta(hours=1)
     ignored = [survey(1, 40 * day), survey(2, 80 * day), survey(3, 120 * day)]
@@ -376,7 +382,11 @@ def run_recheck(case: dict[str, Any], decision: Decision, scenario: str, found: 
 
     state, reason, checks = recheck(*recheck_inputs(case, decision, scenario, found))
     return json.dumps(
-        {"state": str(state), "reason": str(reason) if reason else None, "checks": [c.model_dump_json() for c in checks]}
+        {
+            "state": str(state),
+            "reason": str(reason) if reason else None,
+            "checks": [c.model_dump_json() for c in checks],
+        }
     )
 
 
@@ -431,7 +441,16 @@ if __name__ == "__main__":
     texts: Counter[str] = Counter()
     for case in data["cases"]:
         for c in json.loads(case["decision"])["explanation"]:
-            for marker in ("within one", "came back unsolved", "inside quiet hours", " min ", "already got", "next eligible unknown", "no delay", "not before"):
+            for marker in (
+                "within one",
+                "came back unsolved",
+                "inside quiet hours",
+                " min ",
+                "already got",
+                "next eligible unknown",
+                "no delay",
+                "not before",
+            ):
                 texts[marker] += marker in c["message"]
     print(sorted(reasons.items()), sorted(failed.items()), sorted(outcomes.items()), sorted(texts.items()), sep="\n")
     FIXTURE.parent.mkdir(parents=True, exist_ok=True)

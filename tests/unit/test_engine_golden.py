@@ -89,7 +89,10 @@ def test_a_new_entry_whose_lifecycle_moved_on_reads_with_the_top_level_state() -
     read = decision_log.from_item(item)
     # Then the lifecycle is the released one and everything else the recorded decision
     assert read.state is State.RELEASED and read.state_changed_at == later
-    expected = json.loads(case["decision"]) | {"state": "released", "state_changed_at": read.model_dump(mode="json")["state_changed_at"]}
+    expected = json.loads(case["decision"]) | {
+        "state": "released",
+        "state_changed_at": read.model_dump(mode="json")["state_changed_at"],
+    }
     assert read.model_dump(mode="json") == expected
 
 
