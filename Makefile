@@ -30,22 +30,29 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/governor local --clock event $(ARGS)
 
-test: lint typecheck cfn-lint unit
+# The three checks side by side (one process each), then the suite on two cores.
+test: $(STAMP)
+	$(MAKE) --no-print-directory --output-sync=target -j3 lint typecheck cfn-lint
+	$(MAKE) --no-print-directory unit
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Incremental: mypy keeps its cache in .mypy_cache, so a second run checks only what changed.
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# One cfn-lint process for the SAM file and its translation: its rules and schemas load once.
 cfn-lint: $(STAMP)
-	$(BIN)/cfn-lint template.yaml
 	$(BIN)/python -m infra.template --translated > $(VENV)/translated-template.json
-	$(BIN)/cfn-lint $(VENV)/translated-template.json
+	$(BIN)/cfn-lint template.yaml $(VENV)/translated-template.json
 
+# pytest-xdist workers, each test file on one worker (its module fixtures, such as a local stack,
+# start once); tests/iam_plugin.py holds the union of the workers' AWS calls to infra/iam-usage.json.
+TEST_WORKERS ?= 2
 unit: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 schema: $(STAMP)
 	$(BIN)/python -m infra.schema > infra/interaction-closed.schema.json

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.domain.contacts import PENDING, RELEASED, ContactLedger, FollowUp, OptOut
@@ -18,7 +19,7 @@ def key(customer_id: str) -> dict[str, Any]:
 def from_item(customer_id: str, item: dict[str, Any] | None) -> ContactLedger:
     if not item:
         return ContactLedger(customer_id)
-    followups = tuple(followup_from(entry["M"]) for entry in item.get("followups", {}).get("L", []))
+    followups = tuple(followup_from(entry) for entry in item.get("followups", {}).get("L", []))
     opt_outs = tuple(
         OptOut(kind, entry["M"]["source"]["S"], datetime.fromisoformat(entry["M"]["at"]["S"]))
         for kind, entry in sorted(item.get("opt_outs", {}).get("M", {}).items())
@@ -26,10 +27,101 @@ def from_item(customer_id: str, item: dict[str, Any] | None) -> ContactLedger:
     return ContactLedger(customer_id, int(item["version"]["N"]), followups, opt_outs)
 
 
-# Lifecycle and outcome attributes of a follow-up, with short names (a ledger holds hundreds of
-# follow-ups in one item), written only when they say something: entries stored before the
-# lifecycle existed read back as released, with no outcome.
+# A follow-up is stored as one string (a ledger is rewritten whole by every slot-taking write, so
+# its size is what such a write costs):
+#   {kind}{flags}|{send_at}|{interaction_id}|{decision_id}|{closed_at}|{responded_at}
+# - kind: s survey, c callback; flags: p pending (held), f delivery failed, R/r reached yes/no,
+#   V/v resolved yes/no (absent: no outcome reported);
+# - send_at: seconds since the epoch in hex, then "." and the microseconds in hex if any;
+#   closed_at and responded_at: the same for their distance from send_at ("-" before a negative
+#   one), empty when unknown, trailing empty fields left out;
+# - decision_id without its "dcn_" prefix ("=" and the whole id for any other form).
+# An entry whose ids hold a "|" is a JSON array of the same fields instead. Entries stored before
+# (a map: kind, send_at, interaction_id, decision_id, and the short-named lifecycle attributes
+# below, present only when they say something) still read.
 _STATE, _CLOSED_AT, _RESPONDED_AT, _REACHED, _RESOLVED, _FAILED = "st", "ca", "ra", "rc", "rs", "df"
+_KIND_CODES = {Action.SURVEY: "s", Action.CALLBACK: "c"}
+_KIND_OF_CODE = {"s": Action.SURVEY, "c": Action.CALLBACK}
+_DECISION_PREFIX = "dcn_"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _span_text(span: timedelta) -> str:
+    """A span as stored: seconds in hex, then "." and microseconds in hex if any; exact."""
+    total = span // _MICROSECOND
+    sign = "-" if total < 0 else ""
+    seconds, micros = divmod(abs(total), 1_000_000)
+    return f"{sign}{seconds:x}.{micros:x}" if micros else f"{sign}{seconds:x}"
+
+
+def _span_of(text: str) -> timedelta:
+    negative = text.startswith("-")
+    seconds, _, micros = text.lstrip("-").partition(".")
+    span = timedelta(seconds=int(seconds, 16), microseconds=int(micros, 16) if micros else 0)
+    return -span if negative else span
+
+
+def _flags(f: FollowUp) -> str:
+    flags = _KIND_CODES[f.kind]
+    if f.pending:
+        flags += "p"
+    if f.delivery_failed:
+        flags += "f"
+    if f.reached is not None:
+        flags += "R" if f.reached else "r"
+    if f.resolved is not None:
+        flags += "V" if f.resolved else "v"
+    return flags
+
+
+def followup_value(f: FollowUp) -> dict[str, Any]:
+    """The stored form of a follow-up (see above): one string attribute value."""
+    decision_id = f.decision_id
+    # Any id not of the governor's form is kept whole, after a "=" (never in a governor id).
+    short = decision_id.startswith(_DECISION_PREFIX)
+    decision_id = decision_id[len(_DECISION_PREFIX) :] if short else "=" + decision_id
+    fields = [
+        _flags(f),
+        _span_text(f.send_at - _EPOCH),
+        f.interaction_id,
+        decision_id,
+        _span_text(f.closed_at - f.send_at) if f.closed_at is not None else "",
+        _span_text(f.responded_at - f.send_at) if f.responded_at is not None else "",
+    ]
+    while not fields[-1]:
+        fields.pop()
+    if "|" in f.interaction_id or "|" in decision_id:
+        return {"S": json.dumps(fields, separators=(",", ":"))}
+    return {"S": "|".join(fields)}
+
+
+def followup_from(entry: dict[str, Any]) -> FollowUp:
+    """A follow-up from its stored value: the string form, or the map of entries stored before it
+    (given as the attribute value {"M": ...} or as the map's contents)."""
+    if "S" in entry and len(entry) == 1:
+        text: str = entry["S"]
+        fields = json.loads(text) if text.startswith("[") else text.split("|")
+        return _followup_of_fields(fields)
+    return _followup_of_map(entry["M"] if "M" in entry and len(entry) == 1 else entry)
+
+
+def _followup_of_fields(fields: list[str]) -> FollowUp:
+    fields = fields + [""] * (6 - len(fields))
+    flags, sent, interaction_id, decision_id, closed, responded = fields
+    send_at = _EPOCH + _span_of(sent)
+    return FollowUp(
+        kind=_KIND_OF_CODE[flags[0]],
+        send_at=send_at,
+        interaction_id=interaction_id,
+        decision_id=decision_id[1:] if decision_id.startswith("=") else _DECISION_PREFIX + decision_id,
+        state=PENDING if "p" in flags else RELEASED,
+        closed_at=send_at + _span_of(closed) if closed else None,
+        responded_at=send_at + _span_of(responded) if responded else None,
+        reached=True if "R" in flags else False if "r" in flags else None,
+        resolved=True if "V" in flags else False if "v" in flags else None,
+        delivery_failed="f" in flags,
+    )
 
 
 def _time(entry: dict[str, Any], name: str) -> datetime | None:
@@ -42,7 +134,7 @@ def _flag(entry: dict[str, Any], name: str) -> bool | None:
     return bool(value["BOOL"]) if value else None
 
 
-def followup_from(entry: dict[str, Any]) -> FollowUp:
+def _followup_of_map(entry: dict[str, Any]) -> FollowUp:
     return FollowUp(
         kind=Action(entry["kind"]["S"]),
         send_at=datetime.fromisoformat(entry["send_at"]["S"]),
@@ -55,28 +147,6 @@ def followup_from(entry: dict[str, Any]) -> FollowUp:
         resolved=_flag(entry, _RESOLVED),
         delivery_failed=bool(_flag(entry, _FAILED)),
     )
-
-
-def followup_value(f: FollowUp) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "kind": {"S": str(f.kind)},
-        "send_at": {"S": format_utc(f.send_at)},
-        "interaction_id": {"S": f.interaction_id},
-        "decision_id": {"S": f.decision_id},
-    }
-    if f.pending:
-        entry[_STATE] = {"S": "p"}
-    if f.closed_at is not None:
-        entry[_CLOSED_AT] = {"S": format_utc(f.closed_at)}
-    if f.responded_at is not None:
-        entry[_RESPONDED_AT] = {"S": format_utc(f.responded_at)}
-    if f.reached is not None:
-        entry[_REACHED] = {"BOOL": f.reached}
-    if f.resolved is not None:
-        entry[_RESOLVED] = {"BOOL": f.resolved}
-    if f.delivery_failed:
-        entry[_FAILED] = {"BOOL": True}
-    return {"M": entry}
 
 
 def _opt_outs_value(opt_outs: tuple[OptOut, ...]) -> dict[str, Any]:

@@ -130,7 +130,7 @@ class DecisionLogQueries(aws.AwsPort):
             ScanIndexForward=False,
             Limit=limit,
         )
-        return [json.loads(item["doc"]["S"]) for item in answer["Items"]]
+        return [json.loads(decision_log.stored_text(item)) for item in answer["Items"]]
 
     # -- by customer: one stream, in the by-customer index --------------------------------------
     def _customer_page(
@@ -307,7 +307,7 @@ class _Budget:
         kept = 0
         for item in items:
             if self.left is not None:
-                size = len(json.dumps(item["doc"]["S"]))
+                size = len(json.dumps(decision_log.stored_text(item)))
                 if size > self.left and self.served:
                     self.left = 0  # full: the next page starts with this item
                     break

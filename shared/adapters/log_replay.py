@@ -210,17 +210,12 @@ def _doc_fields(item: dict[str, Any]) -> dict[str, Any]:
     most of its bytes and none of what a replay needs. interaction_id is its first top-level
     field of that name, send_at and input its last (they follow the explanation, whose figures
     may name a send_at; no JSON string holds an unescaped quote, so no value can fake a key).
-    Any other form goes through decision_log.from_item, the one place that knows it."""
+    Any other form goes through decision_log.replay_fields, the one place that knows it."""
     text = item["doc"]["S"]
     found = _json_fields(text) if text.startswith("{") else None
     if found is not None:
         return found
-    decision = decision_log.from_item(item)
-    return {
-        "interaction_id": decision.interaction_id,
-        "send_at": format_utc(decision.send_at) if decision.send_at else None,
-        "input": decision.input.model_dump(mode="json"),
-    }
+    return decision_log.replay_fields(item)
 
 
 def _json_fields(text: str) -> dict[str, Any] | None:

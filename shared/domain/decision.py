@@ -9,7 +9,6 @@ import hashlib
 import importlib
 import json
 import re
-import struct
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
@@ -22,7 +21,11 @@ from shared.domain.explanation import Explanation, RuleCheck, format_utc
 
 __all__ = ["Explanation", "RuleCheck", "format_utc"]  # and everything defined below
 
-_setattr = object.__setattr__
+# The four slots of a pydantic model instance, set directly (what model_construct sets, for less).
+set_model_dict = BaseModel.__dict__["__dict__"].__set__
+set_model_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+set_model_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+set_model_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 def _utc_text(value: datetime) -> str:
@@ -105,30 +108,7 @@ class DecisionInput(BaseModel):
 
     @classmethod
     def of(cls, event: InteractionClosed) -> DecisionInput:
-        # The event's fields are valid already (and typed as here): copied, not dumped and validated
-        # (as `constructed` does, written out: the engine makes one per decision).
-        given = event.__dict__
-        made = cls.__new__(cls)
-        _setattr(
-            made,
-            "__dict__",
-            {
-                "channel": given["channel"],
-                "closed_at": given["closed_at"],
-                "outcome": given["outcome"],
-                "handle_seconds": given["handle_seconds"],
-                "contact_attempts": given["contact_attempts"],
-                "reopen_count": given["reopen_count"],
-                "sentiment": given["sentiment"],
-                "customer_timezone": given["customer_timezone"],
-                "segment": given["segment"],
-                "brand": given["brand"],
-            },
-        )
-        _setattr(made, "__pydantic_fields_set__", _ALL_INPUT_FIELDS)
-        _setattr(made, "__pydantic_extra__", None)
-        _setattr(made, "__pydantic_private__", None)
-        return made
+        return input_of(event.__dict__)
 
 
 class Decision(BaseModel):
@@ -184,24 +164,58 @@ def constructed(model: type[_M], values: dict[str, Any], fields: set[str] | None
 
     `fields`: the set of every field name, shared by the instances (pydantic changes a frozen
     model's fields set only on a copy, and nothing here changes it)."""
-    instance = model.__new__(model)
-    _setattr(instance, "__dict__", values)
-    _setattr(instance, "__pydantic_fields_set__", set(values) if fields is None else fields)
-    _setattr(instance, "__pydantic_extra__", None)
-    _setattr(instance, "__pydantic_private__", None)
+    instance = object.__new__(model)
+    set_model_dict(instance, values)
+    set_model_fields_set(instance, set(values) if fields is None else fields)
+    set_model_extra(instance, None)
+    set_model_private(instance, None)
     return instance
 
 
 _ALL_INPUT_FIELDS = set(DecisionInput.model_fields)
+
+
+def input_of(given: dict[str, Any]) -> DecisionInput:
+    """DecisionInput.of an event, given its fields (its __dict__). They are valid already, and
+    typed as here: copied, not dumped and validated (as `constructed`, written out: the engine
+    makes one per decision)."""
+    made = object.__new__(DecisionInput)
+    set_model_dict(
+        made,
+        {
+            "channel": given["channel"],
+            "closed_at": given["closed_at"],
+            "outcome": given["outcome"],
+            "handle_seconds": given["handle_seconds"],
+            "contact_attempts": given["contact_attempts"],
+            "reopen_count": given["reopen_count"],
+            "sentiment": given["sentiment"],
+            "customer_timezone": given["customer_timezone"],
+            "segment": given["segment"],
+            "brand": given["brand"],
+        },
+    )
+    set_model_fields_set(made, _ALL_INPUT_FIELDS)
+    set_model_extra(made, None)
+    set_model_private(made, None)
+    return made
+
+
 ALL_DECISION_FIELDS = set(Decision.model_fields)
 
 
 # Lower-case base32 (RFC 4648) letters, by pairs: a 10-bit number -> its two letters.
 _B32 = "abcdefghijklmnopqrstuvwxyz234567"
 _B32_PAIRS = tuple(a + b for a in _B32 for b in _B32)
+# Every 5 bytes of a digest are 4 pairs, each spanning two of them: (8 + 2 bits), (6 + 4), (4 + 6)
+# and (2 + 8). A table per kind, indexed by the two parts, reads a pair with byte-sized numbers only.
+_PAIRS_8_2 = tuple(tuple(_B32_PAIRS[(a << 2) | b] for b in range(4)) for a in range(256))
+_PAIRS_6_4 = tuple(tuple(_B32_PAIRS[(a << 4) | b] for b in range(16)) for a in range(64))
+_PAIRS_4_6 = tuple(tuple(_B32_PAIRS[(a << 6) | b] for b in range(64)) for a in range(16))
+_PAIRS_2_8 = tuple(tuple(_B32_PAIRS[(a << 8) | b] for b in range(256)) for a in range(4))
+_PAIRS_8 = tuple(_B32_PAIRS[a << 2] for a in range(256))  # the last byte, padded with two zero bits
 # The JSON array json.dumps writes for two texts of printable ASCII without a quote or backslash.
 _PLAIN_KEY = re.compile(r'\["[ !#-\[\]-~]*","[ !#-\[\]-~]*"\]')
-_TWO_WORDS = struct.Struct(">QQ")
 
 
 def _short_sha256() -> Callable[[bytes], Any]:
@@ -227,19 +241,17 @@ def decision_id_for(customer_id: str, event_id: str) -> str:
 
     The id is "dcn_" and the lower-case unpadded base32 of the first 16 bytes of the sha256 of
     the JSON array [customer_id, event_id] without spaces. Written out by hand: json.dumps and
-    base64.b32encode cost more than the rest of a decision (same text: tests/unit/test_engine.py)."""
+    base64.b32encode cost more than the rest of a decision (the same text:
+    tests/unit/test_engine_shortcuts.py)."""
     key = f'["{customer_id}","{event_id}"]'
     if not _PLAIN_KEY.fullmatch(key):
         key = json.dumps([customer_id, event_id], separators=(",", ":"))
-    hi, lo = _TWO_WORDS.unpack_from(sha256(key.encode()).digest())
-    # The 128 bits, padded with two zero bits as base32 pads them, are 13 pairs of letters:
-    # six from the high word, one across both, six from the low word.
-    p = _B32_PAIRS
+    b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15 = sha256(key.encode()).digest()[:16]
+    a, b, c, d = _PAIRS_8_2, _PAIRS_6_4, _PAIRS_4_6, _PAIRS_2_8
     return (
-        f"dcn_{p[hi >> 54]}{p[(hi >> 44) & 1023]}{p[(hi >> 34) & 1023]}{p[(hi >> 24) & 1023]}"
-        f"{p[(hi >> 14) & 1023]}{p[(hi >> 4) & 1023]}{p[((hi & 15) << 6) | (lo >> 58)]}"
-        f"{p[(lo >> 48) & 1023]}{p[(lo >> 38) & 1023]}{p[(lo >> 28) & 1023]}{p[(lo >> 18) & 1023]}"
-        f"{p[(lo >> 8) & 1023]}{p[(lo & 255) << 2]}"
+        f"dcn_{a[b0][b1 >> 6]}{b[b1 & 63][b2 >> 4]}{c[b2 & 15][b3 >> 2]}{d[b3 & 3][b4]}"
+        f"{a[b5][b6 >> 6]}{b[b6 & 63][b7 >> 4]}{c[b7 & 15][b8 >> 2]}{d[b8 & 3][b9]}"
+        f"{a[b10][b11 >> 6]}{b[b11 & 63][b12 >> 4]}{c[b12 & 15][b13 >> 2]}{d[b13 & 3][b14]}{_PAIRS_8[b15]}"
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import struct
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from itertools import chain
 from operator import attrgetter
 from typing import Any, NamedTuple
@@ -20,11 +20,14 @@ from shared.domain.decision import (
     Action,
     CancelReason,
     Decision,
-    DecisionInput,
     Reason,
     State,
-    constructed,
     decision_id_for,
+    input_of,
+    set_model_dict,
+    set_model_extra,
+    set_model_fields_set,
+    set_model_private,
     sha256,
 )
 from shared.domain.events import InteractionClosed, Outcome
@@ -96,35 +99,49 @@ def decide(event: InteractionClosed, ledger: ContactLedger, policy: Policy, now:
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     now = now.astimezone(UTC)
-    rules, scope = policy.for_event(event) if policy.overrides else (policy, "default")
-    action, reasons, records, send_at, gone = _evaluate(event, ledger, _facts(rules), policy.excluded_segments, now)
+    # The event's fields, read from its dict: they are read often, and a pydantic model's
+    # attribute goes through its __getattr__ hook.
+    given = event.__dict__
+    scoped = _SCOPED.get(id(policy))
+    if scoped is None or scoped.policy is not policy:
+        scoped = _scoped(policy)
+    if scoped.overrides:
+        rules, scope = policy.for_event(event)
+        facts = _facts(rules)
+    else:
+        facts, scope = scoped.facts, "default"
+    action, reasons, records, send_at, gone = _evaluate(given, ledger, facts, scoped.excluded, now)
     if action is _A.NONE:
         state = _S.SUPPRESSED
         send_at = None
     else:
         state = _S.PENDING if send_at is not None and send_at > now else _S.RELEASED
-    return constructed(
-        Decision,
+    decision = _new_model(Decision)
+    set_model_dict(
+        decision,
         {
-            "decision_id": decision_id_for(event.customer_id, event.event_id),
-            "event_id": event.event_id,
-            "interaction_id": event.interaction_id,
-            "customer_id": event.customer_id,
+            "decision_id": decision_id_for(given["customer_id"], given["event_id"]),
+            "event_id": given["event_id"],
+            "interaction_id": given["interaction_id"],
+            "customer_id": given["customer_id"],
             "action": action,
-            "reasons": tuple(reasons),
+            "reasons": reasons,
             "explanation": Explanation(records),
-            "policy_version": policy.version,
+            "policy_version": scoped.version,
             "policy_scope": scope,
             "send_at": send_at,
             "decided_at": now,
-            "input": DecisionInput.of(event),
+            "input": input_of(given),
             "state": state,
             "state_reason": None,
             "state_changed_at": now,
             "supersedes": gone,
         },
-        ALL_DECISION_FIELDS,
     )
+    set_model_fields_set(decision, ALL_DECISION_FIELDS)
+    set_model_extra(decision, None)
+    set_model_private(decision, None)
+    return decision
 
 
 def supersedable(event: InteractionClosed, ledger: ContactLedger, rules: Rules) -> tuple[FollowUp, ...]:
@@ -174,9 +191,11 @@ class _Facts:
         "max_age",
         "max_age_hours",
         "min_handle",
+        "no_callback_caps",
         "no_fatigue_record",
         "no_gap_record",
         "no_response_record",
+        "no_survey_caps",
         "pause",
         "quiet",
         "reopens_at_least",
@@ -204,7 +223,8 @@ class _Facts:
         self.reopens_at_least = triggers.reopen_count_at_least
         self.survey_delay_minutes = rules.survey_delay_minutes
         self.survey_delay = rules.survey_delay
-        self.quiet = rules.quiet_hours
+        quiet = rules.quiet_hours
+        self.quiet = (quiet.start, quiet.end) if quiet is not None else None
         self.default_zone = rules.quiet_hours.default_timezone if rules.quiet_hours else "UTC"
         self.callback_enabled = rules.enabled.callback
         self.survey_enabled = rules.enabled.survey
@@ -228,6 +248,12 @@ class _Facts:
         self.no_response_record: Record = ("cdn", True, None, self.cooldown_days, None)
         self.no_fatigue_record: Record = ("fat", True, 0, *self.fatigue_figures, None, self.ignore_after_days)
         self.no_gap_record: Record = ("gap", True, self.gap_hours, None, None, None)
+        self.no_survey_caps: tuple[Record, ...] = tuple(
+            ("cap", True, _A.SURVEY, label, 0, cap, None, True) for cap, _, label in self.survey_caps
+        )
+        self.no_callback_caps: tuple[Record, ...] = tuple(
+            ("cap", True, _A.CALLBACK, label, 0, cap, None, True) for cap, _, label in self.callback_caps
+        )
 
 
 # By identity (the entry keeps its rules alive, so an id is never reused while it is here).
@@ -243,19 +269,54 @@ def _facts(rules: Rules) -> _Facts:
     return known
 
 
+class _Scoped:
+    """What a policy says before its scopes are looked at: its version, excluded segments, whether
+    any override could apply, and the facts of its base rules."""
+
+    __slots__ = ("excluded", "facts", "overrides", "policy", "version")
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.version = policy.version
+        self.excluded = policy.excluded_segments
+        self.overrides = bool(policy.overrides)
+        self.facts = _facts(policy)
+
+
+_SCOPED: dict[int, _Scoped] = {}
+
+
+def _scoped(policy: Policy) -> _Scoped:
+    """The policy's _Scoped, kept by identity (the entry keeps its policy alive)."""
+    if len(_SCOPED) > 64:  # policy versions come and go
+        _SCOPED.clear()
+    known = _SCOPED[id(policy)] = _Scoped(policy)
+    return known
+
+
 # action, reasons, the rules' records, send time, the decision ids of the follow-ups superseded
-_Verdict = tuple[Action, list[Reason], tuple[Record, ...], datetime | None, tuple[str, ...]]
+_Verdict = tuple[Action, tuple[Reason, ...], tuple[Record, ...], datetime | None, tuple[str, ...]]
 
 
 def _evaluate(
-    event: InteractionClosed, ledger: ContactLedger, facts: _Facts, excluded_segments: frozenset[str], now: datetime
+    given: dict[str, Any], ledger: ContactLedger, facts: _Facts, excluded_segments: frozenset[str], now: datetime
 ) -> _Verdict:
-    # The event's fields, read from its dict: they are read often, and a pydantic model's
-    # attribute goes through its __getattr__ hook.
-    given = event.__dict__
     records: list[Record] = []
     add = records.append
-    triggers = _triggers(given, facts)
+    # The callback triggers (as _triggers, written out: every decision reads them).
+    triggers: list[Reason] = []
+    outcome = given["outcome"]
+    if outcome in facts.trigger_outcomes:
+        triggers.append(_R.CALLBACK_ESCALATED if outcome == "escalated" else _R.CALLBACK_UNRESOLVED)
+    lowest, sentiment = facts.sentiment_at_or_below, given["sentiment"]
+    if lowest is not None and sentiment is not None and sentiment <= lowest:
+        triggers.append(_R.CALLBACK_NEGATIVE_SENTIMENT)
+    least, attempts = facts.attempts_at_least, given["contact_attempts"]
+    if least is not None and attempts is not None and attempts >= least:
+        triggers.append(_R.CALLBACK_REPEAT_CONTACT)
+    least, reopens = facts.reopens_at_least, given["reopen_count"]
+    if least is not None and reopens is not None and reopens >= least:
+        triggers.append(_R.CALLBACK_REOPENED)
 
     # One pass over the ledger: the pending follow-ups this newer interaction supersedes (see
     # `supersedable`; it is decided with their slots free), this interaction's follow-ups, the
@@ -272,31 +333,39 @@ def _evaluate(
     surveys: list[datetime] = []
     callbacks: list[datetime] = []
     if followups := ledger.followups:
-        abandoned = given["outcome"] is _O.ABANDONED
+        # Held follow-ups of older interactions that this one makes moot (`supersedable`): a
+        # survey always (of this interaction only when it came back unsolved), a callback unless
+        # this interaction was abandoned.
+        moot_survey, moot_callback = bool(triggers), outcome is not _O.ABANDONED
         for f in followups:
-            kind = f.kind
-            if f.state == PENDING:
-                if f.closed_at is not None and f.closed_at < closed_at:
-                    if f.interaction_id == interaction_id:
-                        moot = kind is survey_kind and bool(triggers)
-                    else:
-                        moot = kind is survey_kind or not abandoned
-                    if moot:
-                        superseded.append(f)
-                        continue
-            elif kind is survey_kind:
-                released.append(f)
-            if f.interaction_id == interaction_id:
-                if kind is survey_kind:
-                    survey = survey or f
-                else:
-                    callback = callback or f
-            if f.delivery_failed:
-                continue
-            if kind is survey_kind:
-                surveys.append(f.send_at)
-            elif f.reached is not False:
-                callbacks.append(f.send_at)
+            if f.kind is survey_kind:
+                if f.state != PENDING:
+                    released.append(f)
+                elif (
+                    f.closed_at is not None
+                    and f.closed_at < closed_at
+                    and (moot_survey or f.interaction_id != interaction_id)
+                ):
+                    superseded.append(f)
+                    continue
+                if f.interaction_id == interaction_id and survey is None:
+                    survey = f
+                if not f.delivery_failed:
+                    surveys.append(f.send_at)
+            else:
+                if (
+                    f.state == PENDING
+                    and f.closed_at is not None
+                    and f.closed_at < closed_at
+                    and moot_callback
+                    and f.interaction_id != interaction_id
+                ):
+                    superseded.append(f)
+                    continue
+                if f.interaction_id == interaction_id and callback is None:
+                    callback = f
+                if not f.delivery_failed and f.reached is not False:
+                    callbacks.append(f.send_at)
 
     if superseded:
         gone = tuple(f.decision_id for f in superseded)
@@ -308,7 +377,7 @@ def _evaluate(
     opt_outs = ledger.opt_outs
     if opt_outs and (all_out := ledger.opted_out_of("all")) is not None:
         add(("opt", False, all_out.source, all_out.at))
-        return _A.NONE, [_R.OPTED_OUT], tuple(records), None, gone
+        return _A.NONE, (_R.OPTED_OUT,), tuple(records), None, gone
     add(_NO_OPT_OUT)
 
     # One follow-up per interaction, except that a surveyed interaction which comes back unsolved
@@ -316,19 +385,18 @@ def _evaluate(
     blocking = callback or (survey if not triggers else None)
     if blocking is not None:
         add(("one", False, blocking.decision_id, blocking.kind))
-        return _A.NONE, [_R.ALREADY_FOLLOWED_UP], tuple(records), None, gone
+        return _A.NONE, (_R.ALREADY_FOLLOWED_UP,), tuple(records), None, gone
     add(("one", True, survey.decision_id, None) if survey else _NO_EARLIER)
 
-    outcome = given["outcome"]
     if outcome in facts.skip_outcomes:
         add(("sko", False, outcome))
-        return _A.NONE, [_R.ABANDONED_INTERACTION], tuple(records), None, gone
+        return _A.NONE, (_R.ABANDONED_INTERACTION,), tuple(records), None, gone
     add(("sko", True, outcome))
 
     age = now - closed_at
     if age > facts.max_age:
         add(("age", False, age, facts.max_age_hours))
-        return _A.NONE, [_R.STALE_EVENT], tuple(records), None, gone
+        return _A.NONE, (_R.STALE_EVENT,), tuple(records), None, gone
     add(("age", True, age, facts.max_age_hours))
 
     extra: list[Reason] = []
@@ -350,7 +418,7 @@ def _evaluate(
         zone = _ZONES.get(timezone)
         if zone is None:
             zone = _ZONES[timezone] = ZoneInfo(timezone)  # names are validated: a few hundred at most
-        send_at = next_outside_quiet_hours(earliest, zone, quiet)
+        send_at = _outside_quiet_hours(earliest, zone, *quiet)
         if send_at > earliest:
             extra.append(_R.QUIET_HOURS_DEFERRED)
             add(("qh", True, timezone, send_at, True))
@@ -362,53 +430,55 @@ def _evaluate(
         # An unsolved problem never gets a survey: the answer is a callback or nothing.
         if not facts.callback_enabled:
             add(_CALLBACKS_OFF)
-            return _A.NONE, [_R.CALLBACK_DISABLED, *triggers], tuple(records), None, gone
+            return _A.NONE, (_R.CALLBACK_DISABLED, *triggers), tuple(records), None, gone
         add(_CALLBACKS_ON)
         if opt_outs:
             if _opted_out(ledger, "callback", add):
-                return _A.NONE, [_R.OPTED_OUT, *triggers], tuple(records), None, gone
+                return _A.NONE, (_R.OPTED_OUT, *triggers), tuple(records), None, gone
         else:
             add(_NO_CALLBACK_OPT_OUT)
         if callbacks:
             callbacks.sort()
-        if _cap_checks(_A.CALLBACK, callbacks, facts.callback_caps, send_at, add):
-            return _A.NONE, [_R.CALLBACK_CAP_REACHED, *triggers], tuple(records), None, gone
+        if not callbacks:
+            records += facts.no_callback_caps
+        elif _cap_checks(_A.CALLBACK, callbacks, facts.callback_caps, send_at, add):
+            return _A.NONE, (_R.CALLBACK_CAP_REACHED, *triggers), tuple(records), None, gone
         if facts.any_caps and _cap_checks(ANY_KIND, sorted(surveys + callbacks), facts.any_caps, send_at, add):
-            return _A.NONE, [_R.CONTACT_CAP_REACHED, *triggers], tuple(records), None, gone
-        return _A.CALLBACK, [*triggers, *extra], tuple(records), send_at, gone
+            return _A.NONE, (_R.CONTACT_CAP_REACHED, *triggers), tuple(records), None, gone
+        return _A.CALLBACK, (*triggers, *extra), tuple(records), send_at, gone
 
     add(_NO_TRIGGERS)
     if not facts.survey_enabled:
         add(_SURVEYS_OFF)
-        return _A.NONE, [_R.SURVEY_DISABLED], tuple(records), None, gone
+        return _A.NONE, (_R.SURVEY_DISABLED,), tuple(records), None, gone
     add(_SURVEYS_ON)
     if opt_outs:
         if _opted_out(ledger, "survey", add):
-            return _A.NONE, [_R.OPTED_OUT], tuple(records), None, gone
+            return _A.NONE, (_R.OPTED_OUT,), tuple(records), None, gone
     else:
         add(_NO_SURVEY_OPT_OUT)
     segment = given["segment"]
     if segment is not None and segment in excluded_segments:
         add(("seg", False, segment))
-        return _A.NONE, [_R.SEGMENT_EXCLUDED], tuple(records), None, gone
+        return _A.NONE, (_R.SEGMENT_EXCLUDED,), tuple(records), None, gone
     add(("seg", True, segment))
     minimum = facts.min_handle
     handled = given["handle_seconds"]
     if minimum > 0 and handled is not None and handled < minimum:
         add(("mht", False, handled, minimum))
-        return _A.NONE, [_R.SHORT_INTERACTION], tuple(records), None, gone
+        return _A.NONE, (_R.SHORT_INTERACTION,), tuple(records), None, gone
     add(("mht", True, handled, minimum))
-    draw = sample_draw(interaction_id)
+    draw = _FIRST_WORD.unpack_from(sha256(("survey-sample:" + interaction_id).encode()).digest())[0] / 2**64
     rate = facts.sample_rate
     if draw >= rate:
         add(("smp", False, draw, rate))
-        return _A.NONE, [_R.NOT_SAMPLED], tuple(records), None, gone
+        return _A.NONE, (_R.NOT_SAMPLED,), tuple(records), None, gone
     add(("smp", True, draw, rate))
     age_at_send = send_at - closed_at
     if age_at_send > facts.freshness:
         # A survey that would be released stale is never held: it would only take a slot.
         add(("frs", False, age_at_send, facts.freshness_hours))
-        return _A.NONE, [_R.STALE_EVENT], tuple(records), None, gone
+        return _A.NONE, (_R.STALE_EVENT,), tuple(records), None, gone
     add(("frs", True, age_at_send, facts.freshness_hours))
 
     blockers: list[Reason] = []
@@ -431,7 +501,9 @@ def _evaluate(
         add(facts.no_fatigue_record)
     if surveys:
         surveys.sort()
-    if _cap_checks(_A.SURVEY, surveys, facts.survey_caps, send_at, add):
+    if not surveys:
+        records += facts.no_survey_caps
+    elif _cap_checks(_A.SURVEY, surveys, facts.survey_caps, send_at, add):
         blockers.append(_R.SURVEY_CAP_REACHED)
     everything = sorted(surveys + callbacks) if callbacks else surveys
     if facts.any_caps and _cap_checks(ANY_KIND, everything, facts.any_caps, send_at, add):
@@ -443,8 +515,8 @@ def _evaluate(
     else:
         add(facts.no_gap_record)
     if blockers:
-        return _A.NONE, blockers, tuple(records), None, gone
-    return _A.SURVEY, [_R.SURVEY_ELIGIBLE, *extra], tuple(records), send_at, gone
+        return _A.NONE, tuple(blockers), tuple(records), None, gone
+    return _A.SURVEY, (_R.SURVEY_ELIGIBLE, *extra), tuple(records), send_at, gone
 
 
 # Records that say the same for every decision (records are immutable: shared, not rebuilt).
@@ -593,16 +665,24 @@ def _cap_checks(
     """Checks every sliding window of `kind` (`taken`: its send times, sorted); True when one of
     them is full."""
     blocked = False
+    size = len(taken)
     for cap, span, label in caps:
-        in_window, recent = _loads(taken, span, send_at)
-        ok = in_window < cap
-        next_ok = None
-        if not ok:
-            next_ok = _next_allowed(taken, span, cap, send_at, full_at_send=True)
+        lo = bisect_right(taken, send_at - span)
+        hi = bisect_right(taken, send_at, lo)
+        if hi == size:
+            # Nothing after send_at (the usual ledger): the busiest window holding it starts at
+            # the oldest follow-up in (send_at - span, send_at] and holds every later one.
+            in_window = recent = hi - lo
+        else:
+            in_window, recent = _loads(taken, span, send_at)
+        if in_window < cap:
+            add(("cap", True, kind, label, in_window, cap, None, in_window == recent))
+        else:
             blocked = True
-        # Follow-ups scheduled after this send time (deferred by quiet hours) can fill the window
-        # too: the sentence says which count it is.
-        add(("cap", ok, kind, label, in_window, cap, next_ok, in_window == recent))
+            # Follow-ups scheduled after this send time (deferred by quiet hours) can fill the
+            # window too: the sentence says which count it is.
+            next_ok = _next_allowed(taken, span, cap, send_at, full_at_send=True)
+            add(("cap", False, kind, label, in_window, cap, next_ok, in_window == recent))
     return blocked
 
 
@@ -704,12 +784,12 @@ def sample_draw(interaction_id: str) -> float:
 _FIRST_WORD = struct.Struct(">Q")
 
 
-_ZONES: dict[str, ZoneInfo] = {}
-
-
 def next_outside_quiet_hours(now: datetime, zone: ZoneInfo, quiet: QuietHours) -> datetime:
     """`now` if it is outside quiet hours in `zone`, else the local end of quiet hours, in UTC."""
-    start, end = quiet.start, quiet.end
+    return _outside_quiet_hours(now, zone, quiet.start, quiet.end)
+
+
+def _outside_quiet_hours(now: datetime, zone: ZoneInfo, start: time, end: time) -> datetime:
     if start == end:
         return now
     local = now.astimezone(zone)
@@ -731,3 +811,5 @@ def next_outside_quiet_hours(now: datetime, zone: ZoneInfo, quiet: QuietHours) -
 
 
 _ONE_DAY = timedelta(days=1)
+_new_model = object.__new__
+_ZONES: dict[str, ZoneInfo] = {}

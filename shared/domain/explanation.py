@@ -171,7 +171,7 @@ class _Template:
     """How one rule's record becomes a RuleCheck, and how its values are stored.
 
     `signature` has one letter per value: s text, i int, n number, b flag, t instant, d span,
-    S list of texts, k kind, K kinds, w window label, r sample draw (see _ENCODERS)."""
+    S list of texts, R reason codes, k kind, K kinds, w window label, r sample draw (see _ENCODERS)."""
 
     __slots__ = ("figures", "message", "rule", "signature")
 
@@ -297,7 +297,7 @@ TEMPLATES: dict[str, _Template] = {
     ),
     "trg": _Template(
         "callback_triggers",
-        "S",
+        "R",
         lambda triggers: {"triggers": [str(t) for t in triggers]},
         lambda passed, triggers: (
             "problem not solved: " + ", ".join(triggers) if triggers else "problem solved: no callback trigger"
@@ -449,14 +449,17 @@ def _span_of(value: Any) -> timedelta:
     return timedelta(seconds=value)
 
 
-def _instant_value(moment: datetime | None, base: datetime) -> Any:
+def instant_value(moment: datetime | None, base: datetime) -> Any:
+    """An instant as stored: seconds from `base` (whole unless it has microseconds), or its UTC
+    text where a float could not hold it exactly; None stays None."""
     if moment is None:
         return None
     value = _span_value(moment - base)
     return value if not isinstance(value, list) else format_utc(moment)
 
 
-def _instant_of(value: Any, base: datetime) -> datetime | None:
+def instant_of(value: Any, base: datetime) -> datetime | None:
+    """The instant `instant_value` stored (UTC)."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -486,11 +489,41 @@ def _same(value: Any, base: datetime) -> Any:
 
 
 def _listed(value: Any, base: datetime) -> Any:
-    return list(value)
+    return list(value) or None
 
 
 def _tupled(value: Any, base: datetime) -> Any:
-    return tuple(value)
+    return tuple(value) if value is not None else ()
+
+
+# Reason codes (shared.domain.decision.Reason values) as stored: the position in this tuple.
+# Append only: a stored entry keeps the codes it was written with.
+REASON_NAMES: tuple[str, ...] = (
+    "SURVEY_ELIGIBLE",
+    "CALLBACK_UNRESOLVED",
+    "CALLBACK_ESCALATED",
+    "CALLBACK_NEGATIVE_SENTIMENT",
+    "CALLBACK_REPEAT_CONTACT",
+    "CALLBACK_REOPENED",
+    "QUIET_HOURS_DEFERRED",
+    "ALREADY_FOLLOWED_UP",
+    "OPTED_OUT",
+    "ABANDONED_INTERACTION",
+    "STALE_EVENT",
+    "CALLBACK_DISABLED",
+    "CALLBACK_CAP_REACHED",
+    "SURVEY_DISABLED",
+    "SEGMENT_EXCLUDED",
+    "SHORT_INTERACTION",
+    "NOT_SAMPLED",
+    "SURVEY_CAP_REACHED",
+    "CONTACT_COOLDOWN",
+    "CONTACT_CAP_REACHED",
+    "SURVEY_COOLDOWN_AFTER_RESPONSE",
+    "SURVEY_FATIGUE",
+    "SURVEY_DELAYED",
+)
+REASON_CODE = {name: code for code, name in enumerate(REASON_NAMES)}
 
 
 _ENCODERS: dict[str, Callable[[Any, datetime], Any]] = {
@@ -498,11 +531,12 @@ _ENCODERS: dict[str, Callable[[Any, datetime], Any]] = {
     "i": _same,
     "n": _same,
     "b": lambda v, base: 1 if v else 0,
-    "t": _instant_value,
+    "t": instant_value,
     "d": lambda v, base: _span_value(v),
     "S": _listed,
+    "R": lambda v, base: [REASON_CODE[r] for r in v] or None,
     "k": lambda v, base: _KINDS.get(v, v) if v is not None else None,
-    "K": lambda v, base: "".join(_KINDS[k] for k in v),
+    "K": lambda v, base: "".join(_KINDS[k] for k in v) or None,
     "w": lambda v, base: _label_value(v),
     "r": lambda v, base: _draw_value(v),
 }
@@ -511,11 +545,12 @@ _DECODERS: dict[str, Callable[[Any, datetime], Any]] = {
     "i": _same,
     "n": _same,
     "b": lambda v, base: bool(v),
-    "t": _instant_of,
+    "t": instant_of,
     "d": lambda v, base: _span_of(v),
     "S": _tupled,
+    "R": lambda v, base: tuple(REASON_NAMES[r] for r in v) if v is not None else (),
     "k": lambda v, base: _KIND_NAMES.get(v, v) if v is not None else None,
-    "K": lambda v, base: tuple(_KIND_NAMES[k] for k in v),
+    "K": lambda v, base: tuple(_KIND_NAMES[k] for k in v) if v is not None else (),
     "w": lambda v, base: _label_of(v),
     "r": _same,
 }
@@ -525,7 +560,10 @@ def encode(explanation: Sequence[RuleCheck], base: datetime) -> list[Any]:
     """The stored form of an explanation (see above); `base` is the instant times are counted from."""
     records = explanation.records if isinstance(explanation, Explanation) else None
     if records is None:
-        return [["=", c.rule, 1 if c.passed else 0, c.message, c.figures] for c in explanation]
+        # Figures as their JSON (what the full form stored): any value a RuleCheck may hold.
+        return [
+            ["=", c.rule, 1 if c.passed else 0, c.message, c.model_dump(mode="json")["figures"]] for c in explanation
+        ]
     stored = []
     for code, passed, *values in records:
         entry = [code if passed else code.upper()]

@@ -132,11 +132,13 @@ def test_many_deciders_in_threads_and_processes_never_exceed_a_cap(emulated: Any
 
 
 def logged(stack: Any) -> list[dict[str, Any]]:
+    from shared.adapters import decision_log  # as the ledger below: once the stack is up
+
     client = boto3.client("dynamodb")
     found, start = [], None
     while True:
         page = client.scan(TableName=stack.names["DecisionLogTable"], **({"ExclusiveStartKey": start} if start else {}))
-        found += [json.loads(i["doc"]["S"]) for i in page["Items"] if "record_type" not in i]
+        found += [json.loads(decision_log.stored_text(i)) for i in page["Items"] if "record_type" not in i]
         start = page.get("LastEvaluatedKey")
         if not start:
             return found

@@ -252,10 +252,10 @@ def _ledger(rng: random.Random, customer: str, interaction: str, closed_at: date
                 closed_at=closed_at - timedelta(hours=1),
             )
         )
-    opt_outs = ()
+    opt_outs: tuple[OptOut, ...] = ()
     if rng.random() < 0.12:
-        kind = rng.choice(("survey", "callback", "all"))
-        opt_outs = (OptOut(kind, rng.choice(("admin", "sms-stop", "email-unsubscribe")), now - timedelta(days=3)),)
+        opted = rng.choice(("survey", "callback", "all"))
+        opt_outs = (OptOut(opted, rng.choice(("admin", "sms-stop", "email-unsubscribe")), now - timedelta(days=3)),)
     followups.sort(key=lambda f: (f.send_at, f.decision_id))
     return ContactLedger(customer, version=len(followups) + 1, followups=tuple(followups), opt_outs=opt_outs)
 
