@@ -30,7 +30,18 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import aws_path, cold_imports, cost, engine_speed, goals, local_stack, naive, replay_flatness, simulation
+from bench import (
+    aws_path,
+    cold_imports,
+    cost,
+    engine_speed,
+    goals,
+    local_stack,
+    naive,
+    replay_flatness,
+    simulation,
+    simulation_scale,
+)
 from bench.emulator import EMULATOR_NOTES
 
 T = TypeVar("T")
@@ -310,7 +321,29 @@ def simulation_table(r: simulation.SimulationResult, seconds: float) -> list[str
             f"   {'ratio function work ÷ baseline (' + str(reported['baseline']) + ')':<{label}}"
             f"{reported['value']:>10.3f}   <- the goal's figure",
         ]
+    if r.scale is not None:
+        lines[-2:-2] = scale_lines(r, label)
     return lines + [f"     {line}" for line in r.notes]
+
+
+def scale_lines(r: simulation.SimulationResult, label: int) -> list[str]:
+    """The job's partitions (bench/simulation_scale.py) and the arithmetic for 30 days of 1 M events a day."""
+    assert r.scale is not None
+    s, big = r.scale, r.scale.at_scale(r.item_bytes_mean, r.replayables_mb / r.events, cost.PRICES)
+    usd = big["cost_usd"]
+    return [
+        f"   {f'job: {s.partitions} partitions alone, per partition (median)':<{label}}"
+        f"{s.per_partition_events_per_second:>10,.0f}   events/s of function work",
+        f"   {f'job: the same in a pool of {s.workers} processes':<{label}}{s.speed_up:>10.2f}x  "
+        f"scale-out ({s.serial_seconds:.1f} s alone -> {s.pool_seconds:.1f} s; ideal {s.workers:.1f}x)",
+        f"   {'30 days x 1 M events/day on Lambda (' + str(big['partitions']) + ' partitions at once)':<{label}}"
+        f"{big['wall_seconds']:>10,.0f} s  wall: {big['partition_function_seconds']:,.0f} s work + "
+        f"{big['partition_read_seconds_assumed']:,.0f} s reads (assumed) per partition; "
+        f"${usd['total']:.2f} (Lambda ${usd['lambda_duration_usd']:.2f}, reads ${usd['dynamodb_reads_usd']:.2f})"
+        + ("" if big["fits_lambda_timeout"] else "; over Lambda's 900 s: more partitions needed"),
+        f"   {'  memory each partition holds (decoded decisions)':<{label}}{big['partition_memory_mb']:>10,.0f} MB"
+        + ("" if big["fits_lambda_memory"] else f"  over 80% of the function's {simulation_scale.LAMBDA_MEMORY_MB} MB"),
+    ]
 
 
 def cost_table(r: naive.CostResult, levels: Sequence[naive.HistoryLevel], seconds: float) -> list[str]:

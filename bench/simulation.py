@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bench import workload
+from bench import cost, simulation_scale, workload
 from shared.adapters import decision_log
 from shared.adapters.clock import EventClock
 from shared.adapters.log_replay import ItemsReader, LogReader, day_reads, decode
@@ -67,6 +67,7 @@ PAGE_BYTES = 1_000_000  # a Query reads at most 1 MB of items per page
 PAGE_ALLOWANCE_SECONDS = 0.1  # per Query page, DynamoDB's side, for the verdicts: generous for a <= 1 MB page
 RATIO_TARGET = 0.5  # issue 12 goal 4: <= 0.5x today's function work
 VALIDATION_REPEATS = 3
+SCALE_OUT_WORKERS = 2  # the machine's cores: partitions side by side in a process pool
 # Today's function work (parse + simulate, the code AND the engine before issue 12, commit abe9e9d)
 # per unit of the time it takes to validate the same events with InteractionClosed, which issue 12
 # does not change. Measured on this 2-CPU machine, 20,000 events, best of 3-5 interleaved repeats:
@@ -137,6 +138,7 @@ class SimulationResult:
     report: dict[str, Any]
     baseline_report: dict[str, Any]
     engine_per_second: float | None = None  # pure engine decisions/s measured earlier in the same run
+    scale: simulation_scale.ScaleOut | None = None  # the job's partitions alone and in a 2-process pool
     candidate: str = CANDIDATE_LABEL
     notes: tuple[str, ...] = field(default=NOTES)
 
@@ -293,6 +295,10 @@ class SimulationResult:
                 API_GATEWAY_TIMEOUT_SECONDS
             ),
             "fits_api_gateway_timeout": self.fits_in(API_GATEWAY_TIMEOUT_SECONDS),
+            "job_scale_out": None if self.scale is None else self.scale.as_json(),
+            "at_scale_30_days_of_1m_a_day": None
+            if self.scale is None
+            else self.scale.at_scale(self.item_bytes_mean, self.replayables_mb / self.events, cost.PRICES),
             "notes": list(self.notes),
         }
 
@@ -371,6 +377,7 @@ def measure(
     read_events: int = READ_EVENTS,
     days: int = DAYS,
     engine_per_second: float | None = None,
+    scale_out: bool = True,
 ) -> SimulationResult:
     from bench.emulator import emulator
 
@@ -415,6 +422,7 @@ def measure(
     with _timed() as baseline_simulate:
         baseline_report = reference_simulate(replayables, default_policy(), candidate_policy())
     del replayables
+    scale = simulation_scale.measure(items, job, workers=SCALE_OUT_WORKERS) if scale_out else None
     validations = []
     for _ in range(VALIDATION_REPEATS):
         with _timed() as validation:
@@ -447,6 +455,7 @@ def measure(
         report=report,
         baseline_report=baseline_report,
         engine_per_second=engine_per_second,
+        scale=scale,
     )
 
 

@@ -132,6 +132,13 @@ def test_the_simulation_benchmark_replays_every_logged_event_under_both_policies
     assert result.to_engine is not None
     assert result.to_engine > 0
     assert result.full_queries >= result.read_queries
+    # And the job's partitions, alone and side by side, replayed the same events, and the arithmetic
+    # for 30 days of a million events a day is carried out from this run's rates
+    assert result.scale is not None and result.scale.events == 500
+    assert result.scale.pool_seconds > 0 and result.scale.per_partition_events_per_second > 0
+    big = result.as_json()["at_scale_30_days_of_1m_a_day"]
+    assert big["events"] == 30_000_000 and big["partitions"] == result.scale.partitions
+    assert big["wall_seconds"] >= big["partition_seconds"] > 0 and big["cost_usd"]["total"] > 0
 
 
 def test_the_naive_baseline_costs_more_requests_and_its_reads_grow_with_history() -> None:

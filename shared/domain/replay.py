@@ -578,16 +578,20 @@ class PartitionReplay:
             agreement.other_policy_version += 1
         else:
             agreement.unexplained += 1
-            if len(agreement.unexplained_sample) < DIFFERENCES_SHOWN:
-                agreement.unexplained_sample.append(
-                    {
-                        "event_id": logged.event_id,
-                        "customer_id": logged.customer_id,
-                        "decided_at": format_utc(logged.decided_at),
-                        "logged": {"action": str(logged.action), "reason": logged.reason},
-                        "replayed": {"action": str(replayed.action), "reason": str(replayed.reason)},
-                    }
-                )
+            # Keep the earliest examples by (decided_at, event_id), whatever order customers are replayed in,
+            # so a partitioned job and a synchronous run name the same sample.
+            example = {
+                "event_id": logged.event_id,
+                "customer_id": logged.customer_id,
+                "decided_at": format_utc(logged.decided_at),
+                "logged": {"action": str(logged.action), "reason": logged.reason},
+                "replayed": {"action": str(replayed.action), "reason": str(replayed.reason)},
+            }
+            sample = agreement.unexplained_sample
+            key = (example["decided_at"], example["event_id"])
+            if len(sample) < DIFFERENCES_SHOWN or key < (sample[-1]["decided_at"], sample[-1]["event_id"]):
+                insort(sample, example, key=lambda e: (e["decided_at"], e["event_id"]))
+                del sample[DIFFERENCES_SHOWN:]
 
     def _count_warm_up(self, timeline: Timeline, pending: Sequence[LoggedDecision]) -> None:
         warm = self.result.warm_up

@@ -197,3 +197,24 @@ def test_a_logged_decision_reads_back_with_its_lifecycle_from_the_item() -> None
     found: LoggedDecision = decode(item)
     assert (found.action, found.state, found.state_changed_at) == (Action.SURVEY, State.RELEASED, released_at)
     assert found.send_at == decision.send_at and found.interaction_id == decision.interaction_id
+
+
+def test_the_unexplained_sample_names_the_earliest_differences_whatever_the_customer_order() -> None:
+    # Given 15 customers, each with one decision logged as OPTED_OUT under the current version, while the
+    # log holds none of their opt-outs (a difference the replay cannot explain)
+    rules = default_policy()
+    timelines = []
+    for n in range(15):
+        customer = f"cust-u{n:02d}"
+        out = PreferenceChange(customer, WINDOW_START - timedelta(days=40), ("all",), "phone")
+        opted = replace(ContactLedger(customer), opt_outs=(engine_opt_out(out),))
+        _, blocked = logged(100 + n, customer, WINDOW_START + timedelta(hours=n), opted, rules)
+        timelines.append(Timeline(customer, decisions=[blocked]))
+    # When the customers are replayed latest first (as a partition may meet them)
+    replay = PartitionReplay(rules, rules, WINDOW_START, 20)
+    for timeline in reversed(timelines):
+        replay.replay(timeline)
+    # Then all 15 are unexplained, and the sample names the earliest ten, in time order
+    agreement = replay.result.agreement
+    assert agreement.unexplained == 15
+    assert [e["customer_id"] for e in agreement.unexplained_sample] == [f"cust-u{n:02d}" for n in range(10)]
