@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv run test lint typecheck cfn-lint unit schema openapi requirements bench bench-replay stress clean iam
+.PHONY: help venv run test browser screenshots lint typecheck cfn-lint unit schema openapi requirements bench bench-replay stress clean iam
 
 help:
 	@echo "make run    - serve the governor on moto (http://127.0.0.1:8765), replay the sample events, keep serving"
@@ -20,8 +20,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python infra/pins.py --all > $(VENV)/requirements.txt
 	$(BIN)/python -m pip install --quiet -r $(VENV)/requirements.txt
-	printf '#!/bin/sh\n# The governor command line, from this checkout.\nPYTHONPATH="%s" exec "%s/python" -m cli "$$@"\n' "$(CURDIR)" "$(CURDIR)/$(BIN)" > $(BIN)/governor
-	chmod +x $(BIN)/governor
+	# The project itself, editable: .venv/bin/governor is its [project.scripts] entry point.
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -30,10 +30,27 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/governor local --clock event $(ARGS)
 
-# The three checks side by side (one process each), then the suite on two cores.
-test: $(STAMP)
+# The three checks side by side (one process each), then the suite on two cores (browser tests
+# included: Chromium is installed first).
+test: $(STAMP) browser
 	$(MAKE) --no-print-directory --output-sync=target -j3 lint typecheck cfn-lint
 	$(MAKE) --no-print-directory unit
+
+# The console's browser tests drive Debian's Chromium: Playwright's own browser download does not
+# work offline. Installed here when it can be (root on Debian/Ubuntu), otherwise the command to run.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+		else \
+			echo "$(CHROMIUM) is missing: run  sudo apt-get install -y chromium" >&2; exit 1; \
+		fi; \
+	fi
+
+# PNGs of the console on the replayed sample at 1280x800, shown in the README (docs/screenshots/).
+screenshots: $(STAMP) browser
+	$(BIN)/python -m tests.browser.screenshots
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

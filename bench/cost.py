@@ -193,6 +193,7 @@ class UnitMeter:
 
     calls: Counter[str] = field(default_factory=Counter)
     wru: float = 0.0  # table writes
+    wru_by: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))  # table writes by table
     index_wru: float = 0.0  # global secondary index writes
     index_wru_by: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))  # by index name
     rru: float = 0.0
@@ -229,6 +230,7 @@ class UnitMeter:
         self.calls.clear()
         self.wru = self.rru = self.index_wru = 0.0
         self.rru_by.clear()
+        self.wru_by.clear()
         self.index_wru_by.clear()
         self.bytes_written = self.bytes_read = self.eventbridge_entries = self.eventbridge_chunks = 0
         self.published.clear()
@@ -323,6 +325,7 @@ class UnitMeter:
             size = max(sizes, default=1)
         self.bytes_written += size
         self.wru += factor * _wru(size)
+        self.wru_by[table] += factor * _wru(size)
         for index in self._definition(table).indexes:
             units = sum(index_writes(index, before, after))
             self.index_wru += units

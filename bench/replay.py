@@ -129,7 +129,7 @@ def measure(events: int = 20_000, window: int = 2_000, drain_timeout: float = 12
         sampler = threading.Thread(target=sample, name="bench-sampler", daemon=True)
         sampler.start()
         try:
-            report = replay.replay(stack.url, details, out=io.StringIO(), timeout=drain_timeout, on_posted=posted.note)
+            report = replay.send(stack.url, details, out=io.StringIO(), timeout=drain_timeout, on_posted=posted.note)
         finally:
             stopping.set()
             sampler.join()

@@ -27,6 +27,27 @@ DESCRIPTION = (
     '{"code", "message", "fields": [{"field", "message"}]}; 503 TRY_AGAIN is worth a retry, 500 is not.'
 )
 COMPONENTS = "#/components/schemas/"
+# API Gateway's own refusal, before any function runs (the local stack gives the same: infra/local/authz.py):
+# a bad or unknown signature, or a caller whose IAM policies do not allow execute-api:Invoke on the route.
+GATEWAY_ERROR = {
+    "title": "GatewayError",
+    "type": "object",
+    "properties": {"message": {"type": "string", "title": "Message"}},
+    "required": ["message"],
+}
+GATEWAY_REFUSAL = {
+    "description": "Refused by API Gateway's IAM authorisation: the signature does not match, the key is unknown, "
+    "or the caller's IAM policies do not allow execute-api:Invoke on this route (e.g. marketing-ops "
+    "credentials on an admin route). The body is API Gateway's, not the Error shape.",
+    "headers": {
+        "x-amzn-ErrorType": {
+            "description": "AccessDeniedException, InvalidSignatureException, UnrecognizedClientException or "
+            "IncompleteSignatureException",
+            "schema": {"type": "string"},
+        }
+    },
+    "content": {"application/json": {"schema": {"$ref": COMPONENTS + "GatewayError"}}},
+}
 
 
 @dataclass(frozen=True)
@@ -84,6 +105,8 @@ def schema(name: str) -> dict[str, Any]:
     for methods in document["paths"].values():
         for operation in methods.values():
             operation["responses"].pop("422", None)
+            operation["responses"]["403"] = GATEWAY_REFUSAL
+    schemas["GatewayError"] = GATEWAY_ERROR
     _drop_unreferenced(document)
     return document
 

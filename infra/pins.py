@@ -16,8 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def pins(include_dev: bool) -> list[str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     found = list(project["dependencies"])
-    if include_dev:
-        found += project["optional-dependencies"]["dev"]
+    if include_dev:  # every optional group: the command line's and the developers'
+        for group in project["optional-dependencies"].values():
+            found += group
     return found
 
 

@@ -514,3 +514,47 @@ def test_the_decision_log_streams_locally(aws: Any) -> None:
     # Then its log table streams both images, where the local poller reads it
     assert described["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
     assert described["LatestStreamArn"] == aws.get_att("DecisionLogTable", "StreamArn")
+
+
+def test_each_decision_log_index_projects_every_attribute_its_readers_decode() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from shared.adapters import decision_log, outcome_log
+    from shared.domain import engine
+    from shared.domain.contacts import ContactLedger
+    from shared.domain.decision import CancelReason, State
+    from shared.domain.events import InteractionClosed
+    from shared.domain.outcomes import FollowUpOutcome
+    from shared.domain.policy import default_policy
+    from tests.conftest import detail
+
+    # Given every kind of entry the log table holds, with every attribute its writers set: a decision
+    # (and what a release or cancellation adds), an admin record and an outcome record
+    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    event = InteractionClosed.model_validate(detail(event_id="e-1", customer_id="c-1", outcome="unresolved"))
+    decision = engine.decide(event, ContactLedger("c-1"), default_policy(), now)
+    kept = timedelta(days=400)
+    entry = decision_log.put_once("log", decision, kept, fingerprint="f")["Item"]
+    change = decision_log.state_update(decision.decision_id, State.CANCELLED, CancelReason.OPTED_OUT, now)
+    entry |= {"state_reason": change["ExpressionAttributeValues"][":reason"], "state_changed_at": {"S": "t"}}
+    admin = decision_log.admin_record("c-1", "opt_out", actor="a", at=now, details={}, retention=kept)
+    outcome = FollowUpOutcome.model_validate(
+        {"outcome_id": "o-1", "decision_id": decision.decision_id, "type": "survey_responded", "occurred_at": now}
+    )
+    recorded = outcome_log.to_item(outcome, decision, "f", now, kept)
+    # Then each index of the table projects all of them but what no index reader decodes (the
+    # idempotency fingerprint, read by key; the TTL; the day shard, by-day's own key): by-day holds
+    # decisions only (the others have no day shard), by-customer every kind
+    table = RESOURCES["DecisionLogTable"]["Properties"]
+    keys = {k["AttributeName"] for k in table["KeySchema"]}
+    unread = {decision_log.FINGERPRINT, "expires_at", "day_shard"}
+    for index in table["GlobalSecondaryIndexes"]:
+        projection = index["Projection"]
+        projected = (
+            keys | {k["AttributeName"] for k in index["KeySchema"]} | set(projection.get("NonKeyAttributes", []))
+        )
+        held = [entry] if index["IndexName"] == decision_log.BY_DAY else [entry, admin, recorded]
+        for item in held:
+            if projection["ProjectionType"] != "ALL":
+                assert set(item) - unread <= projected, index["IndexName"]
+    assert {i["IndexName"] for i in table["GlobalSecondaryIndexes"]} == {decision_log.BY_CUSTOMER, decision_log.BY_DAY}

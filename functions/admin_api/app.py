@@ -235,7 +235,11 @@ def get_contact_state(
         wiring.current_clock().now(),
         scope,
     )
-    return ContactState.model_validate({**state, "last_entries": entries})
+    # Never seen: no decision and no admin action in the log (an opt-out is one). Still 200: the empty
+    # state is a true answer, and the caller is told it means "never seen", not "seen, all clear".
+    known = bool(entries)
+    note = None if known else f"the governor has never seen customer {customer_id}: no decision, no admin action"
+    return ContactState.model_validate({**state, "last_entries": entries, "known": known, "note": note})
 
 
 @app.get("/customers/<customer_id>/preferences", responses=documented(400))

@@ -114,3 +114,9 @@ class ContactState(BaseModel):
     survey_record: SurveyRecord
     recent_follow_ups: list[dict[str, Any]]
     last_entries: list[dict[str, Any]] = Field(description="Newest decisions and admin actions of the customer.")
+    known: bool = Field(
+        description="False when the governor has never seen this customer id (no decision and no admin "
+        "action): the state is then the empty one any new customer starts with, not an error (a customer "
+        "may be opted out before their first interaction)."
+    )
+    note: str | None = Field(default=None, description="Why the state is empty, when `known` is false.")

@@ -69,10 +69,9 @@ def parse_body(body: str, clock: Clock) -> InteractionClosedEnvelope | InvalidEv
         return InvalidEvent(field_problems(error))
     except RecursionError:
         return InvalidEvent([{"field": "detail", "message": "is nested too deeply"}])
-    if clock.refuses_future_events:
-        problem = envelope.detail.clock_problem(clock.now())
-        if problem:
-            return InvalidEvent([{"field": "detail.closed_at", "message": problem}])
+    problem = envelope.detail.clock_problem(clock.present())  # one time rule (shared.adapters.clock)
+    if problem:
+        return InvalidEvent([{"field": "detail.closed_at", "message": problem}])
     return envelope
 
 

@@ -35,7 +35,8 @@ install_error_handlers(app)
 )
 @tracer.capture_method(capture_response=False)
 def post_events() -> Response[dict[str, Any]]:
-    result = ingest(app.current_event.json_body, settings().event_bus_name, wiring.current_clock().now())
+    # The time rule's present (shared.adapters.clock), as the decide paths check it.
+    result = ingest(app.current_event.json_body, settings().event_bus_name, wiring.current_clock().present())
     metrics.add_metric(name="IngestAccepted", unit=MetricUnit.Count, value=result.accepted)
     metrics.add_metric(name="IngestRefused", unit=MetricUnit.Count, value=len(result.failed))
     logger.info("ingested", extra={"accepted": result.accepted, "refused": len(result.failed)})

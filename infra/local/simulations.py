@@ -156,6 +156,8 @@ class SimulationRunner:
         self.last_error: str | None = None
         self._pool: Executor | None = None
         self._lock = threading.Lock()
+        # Set by close(): no new invocation starts and no Retry waits, so a stop is prompt mid-job.
+        self.stopping = threading.Event()
 
     # ---- what runs ------------------------------------------------------------------------------
 
@@ -216,9 +218,21 @@ class SimulationRunner:
         return False
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        """Stops at once, mid-job too: a running partition is abandoned (its job stays running in
+        moto, as an execution whose runner died would), never waited for."""
+        self.stopping.set()
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            # shutdown(wait=True) waited for every running partition: a year-long simulation kept
+            # `governor local` busy for minutes after SIGTERM. Python 3.11's pool cannot terminate
+            # its workers publicly, so its processes are terminated here.
+            workers = list(getattr(pool, "_processes", {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for worker in workers:
+                worker.terminate()
+            for worker in workers:
+                worker.join(timeout=5)
 
     # ---- the States Language, as far as the template uses it ----------------------------------
 
@@ -274,9 +288,12 @@ class SimulationRunner:
                 wait = retrier.get("IntervalSeconds", 1) * retrier.get("BackoffRate", 2.0) ** done
                 if retrier.get("JitterStrategy") == "FULL":
                     wait = random.uniform(0, wait)  # noqa: S311 - backoff jitter, not a secret
-                time.sleep(wait * self.interval_scale)
+                if self.stopping.wait(wait * self.interval_scale):
+                    raise
 
     def _invoke(self, target: Target, event: dict[str, Any], run: ExecutionRun) -> Any:
+        if self.stopping.is_set():
+            raise StateError("States.Runtime", "the local stack is stopping")
         point = self._fault_for(target.logical_id, event)
         with self._lock:
             run.invocations[target.logical_id] = run.invocations.get(target.logical_id, 0) + 1
@@ -335,6 +352,8 @@ class SimulationRunner:
 
     def _process_pool(self) -> Executor:
         with self._lock:
+            if self.stopping.is_set():  # closed: never a new pool that nobody would shut down
+                raise StateError("States.Runtime", "the local stack is stopping")
             if self._pool is None:
                 # spawn, not fork: the stack's process runs moto's and the gateway's threads, whose
                 # locks a forked child would inherit mid-use.

@@ -43,14 +43,17 @@ import boto3
 
 from infra import template
 from infra.lambda_runtime import LambdaContext, acknowledge, api_gateway_event, receive_batch, sqs_event
-from infra.local import emulator
+from infra.local import console_http, emulator, persistence, state_file
+from infra.local.authz import Authorizer, Caller, Refusal, create_role_users
 from infra.local.emulator import free_port
 from infra.local.provision import provision
 from infra.local.schedules import ScheduleRunner, WallScheduleLoop
 from infra.local.simulations import SimulationLoop, SimulationRunner, for_stack
 from infra.local.streams import StreamThread, log_stream
 from shared import wiring
+from shared.adapters import decision_log
 from shared.adapters.clock import EventClock, WallClock
+from shared.adapters.policy_store import PolicyStore
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -59,6 +62,16 @@ LOG_FILE = ROOT / ".local" / "functions.log"
 RETRY_BACKOFF_SECONDS = 2  # locally, a failed record comes back after this instead of the visibility timeout
 
 Handler = Callable[[dict[str, Any], Any], Any]
+
+
+class _GatewayServer(ThreadingHTTPServer):
+    """The gateway's server, quiet when a client hangs up mid-request (`governor export | head`
+    closes its connection): that is the client's choice, not an error worth a traceback."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):  # reset, broken pipe, aborted
+            return
+        super().handle_error(request, client_address)
 
 
 class PortBusy(Exception):
@@ -215,7 +228,13 @@ class Poller(threading.Thread):
                     continue
                 response: dict[str, Any] = {"batchItemFailures": []}
                 chunks = by_customer(messages) if self.one_customer_per_batch else [messages]
-                for chunk in chunks:
+                for number, chunk in enumerate(chunks):
+                    if self.stopping.is_set():
+                        # Stopping mid-batch: the chunks not started come back later, as the records
+                        # of a Lambda cut off would (and are kept with the state, unless ephemeral).
+                        for rest in chunks[number:]:
+                            response["batchItemFailures"] += [{"itemIdentifier": m["MessageId"]} for m in rest]
+                        break
                     context = LambdaContext(self.source.function.logical_id, self.source.function.timeout)
                     try:
                         answer = handler(sqs_event(chunk, arn, REGION), context) or {}
@@ -289,6 +308,15 @@ class LocalGovernor:
     stream_thread: StreamThread | None = None  # Lambda's event source mapping of the log's stream
     simulations: SimulationRunner | None = None  # Step Functions executions (simulation jobs), run here
     simulations_loop: SimulationLoop | None = None
+    # API Gateway's IAM authoriser, emulated on moto's IAM (infra/local/authz.py): each role's access key.
+    authorizer: Authorizer | None = None
+    credentials: dict[str, tuple[str, str]] = field(default_factory=dict)  # "admin", "marketing-ops"
+    # Kept across restarts (a snapshot of moto's state in the state directory) or not: the library
+    # default is not (tests, benches); `governor local` keeps it unless --ephemeral.
+    persist: bool = False
+    state_dir: Path | None = None  # default: infra.local.state_file.state_dir()
+    restored: dict[str, Any] | None = None  # what start() put back: path, decisions, policy_version
+    started_at: datetime | None = None
     _server: ThreadingHTTPServer | None = None
     _moto: Any = None
     _saved_stdout: TextIO | None = None
@@ -307,7 +335,7 @@ class LocalGovernor:
     def start(self) -> LocalGovernor:
         # Bind the gateway first: a busy port must fail before anything else starts.
         try:
-            self._server = ThreadingHTTPServer((self.host, self.port), _gateway_handler(self))
+            self._server = _GatewayServer((self.host, self.port), _gateway_handler(self))
         except OSError as error:
             raise PortBusy(
                 f"port {self.port} on {self.host} is busy ({error.strerror}); pick another with --port"
@@ -318,7 +346,15 @@ class LocalGovernor:
         point_at(self.moto_endpoint)
         self._capture_function_output()
 
-        self.resources = provision(boto3.Session(region_name=REGION))
+        self.state_dir = self.state_dir or state_file.state_dir()
+        saved = persistence.load(self.snapshot_path) if self.persist else None
+        if saved is not None:
+            persistence.restore(saved)
+            self.resources = saved.resources
+            log_stream(self.resources).checkpoints.update(saved.stream_checkpoints)
+        else:
+            self.resources = provision(boto3.Session(region_name=REGION))
+        self.authorizer, self.credentials = create_role_users(self.client("iam"), self.resources)
         for function in functions():
             os.environ.update(self.resources.environment(function))
         wiring.reset()
@@ -350,7 +386,53 @@ class LocalGovernor:
         for ticker in self.tickers:
             ticker.start()
         threading.Thread(target=self._server.serve_forever, name="gateway", daemon=True).start()
+        if saved is not None:
+            self.restored = {"path": str(self.snapshot_path), **self._contents()}
+        self.started_at = datetime.now(UTC)
+        state_file.write(self.address())
         return self
+
+    @property
+    def snapshot_path(self) -> Path:
+        return persistence.snapshot_path(self.state_dir or state_file.state_dir())
+
+    def address(self) -> state_file.LocalAddress:
+        return state_file.LocalAddress(
+            url=self.url,
+            moto_endpoint=self.moto_endpoint,
+            pid=os.getpid(),
+            started_at=(self.started_at or datetime.now(UTC)).isoformat().replace("+00:00", "Z"),
+            clock=self.clock,
+            state="persistent" if self.persist else "ephemeral",
+            state_dir=str(self.state_dir or state_file.state_dir()),
+        )
+
+    @property
+    def state_note(self) -> str:
+        """One line saying whether what happens in this session is kept."""
+        if not self.persist:
+            return "state: ephemeral, nothing is kept"
+        if self.restored is None:
+            return f"state: new, kept in {self.snapshot_path} when stopped (--ephemeral: keep nothing)"
+        return (
+            f"state: restored from {self.restored['path']} ({self.restored['decisions']} decisions, "
+            f"policy v{self.restored['policy_version']})"
+        )
+
+    def _contents(self) -> dict[str, int]:
+        """How many decisions the log holds, and the current policy version."""
+        dynamodb, decisions = self.client("dynamodb"), 0
+        pages = dynamodb.get_paginator("scan").paginate(
+            TableName=self.resources.names["DecisionLogTable"],
+            Select="COUNT",
+            FilterExpression="begins_with(#k, :decision)",
+            ExpressionAttributeNames={"#k": decision_log.KEY},
+            ExpressionAttributeValues={":decision": {"S": "dcn_"}},
+        )
+        for page in pages:
+            decisions += int(page["Count"])
+        policy = PolicyStore(self.resources.names["PolicyTable"], client=dynamodb).current()
+        return {"decisions": decisions, "policy_version": int(policy.version)}
 
     def stop(self) -> None:
         for poller in self.pollers:
@@ -372,8 +454,15 @@ class LocalGovernor:
         if self._server:
             self._server.shutdown()
             self._server.server_close()
+        if self.persist and self.resources is not None and self._moto:
+            # Nothing writes to moto any more: the snapshot is consistent with the checkpoints.
+            try:
+                persistence.save(self.snapshot_path, self.resources, log_stream(self.resources).checkpoints)
+            except Exception as error:  # the previous snapshot stays whole (written by rename)
+                print(f"governor local: the state was not saved ({type(error).__name__}: {error})", file=sys.stderr)
         if self._moto:
             self._moto.stop()
+        state_file.remove_if_ours(os.getpid())
         self._clients.clear()
         if self._saved_stdout is not None:
             sys.stdout = self._saved_stdout
@@ -534,6 +623,10 @@ def advance_answer(stack: LocalGovernor, body: str | None) -> tuple[int, dict[st
 
 def _gateway_handler(stack: LocalGovernor) -> type[BaseHTTPRequestHandler]:
     table = routes()
+    # Each function is loaded once in this process: one Lambda instance, which never runs two
+    # invocations at once. Its module state (Powertools' resolver keeps the current event on the
+    # app) would otherwise be shared by concurrent requests, e.g. a page's parallel API calls.
+    instances = {route.function.logical_id: threading.Lock() for route in table}
 
     class Gateway(BaseHTTPRequestHandler):
         server_version = "governor-local"
@@ -563,7 +656,11 @@ def _gateway_handler(stack: LocalGovernor) -> type[BaseHTTPRequestHandler]:
         def _dispatch(self) -> None:
             parsed = urllib.parse.urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length).decode("utf-8", errors="replace") if length else None
+            raw = self.rfile.read(length) if length else b""  # as signed: SigV4 hashes the bytes
+            body = raw.decode("utf-8", errors="replace") if length else None
+            asset = console_http.asset(parsed.path) if self.command == "GET" else None
+            if asset is not None:  # the console's page and files (infra/local/console_http.py)
+                return self._send(*asset)
             if self.command == "GET" and parsed.path == "/health":
                 status, report = stack.health()
                 return self._send(status, {"Content-Type": "application/json"}, json.dumps(report))
@@ -573,7 +670,12 @@ def _gateway_handler(stack: LocalGovernor) -> type[BaseHTTPRequestHandler]:
             for route in table:
                 match = route.pattern.match(parsed.path)
                 if match and route.method in (self.command, "ANY"):
-                    return self._invoke(route, parsed, match.groupdict(), body)
+                    # A signed request is verified and authorised as API Gateway's IAM authoriser would.
+                    headers = dict(self.headers.items())
+                    caller = stack.authorizer.check(self.command, self.path, headers, raw) if stack.authorizer else None
+                    if isinstance(caller, Refusal):
+                        return self._send(*caller.answer())
+                    return self._invoke(route, parsed, match.groupdict(), body, caller)
             allowed = sorted({r.method for r in table if r.pattern.match(parsed.path)})
             if allowed:
                 message = {"code": "METHOD_NOT_ALLOWED", "message": f"{parsed.path} accepts {', '.join(allowed)}"}
@@ -583,7 +685,9 @@ def _gateway_handler(stack: LocalGovernor) -> type[BaseHTTPRequestHandler]:
             message = {"code": "NOT_FOUND", "message": f"no route {self.command} {parsed.path}"}
             return self._send(404, {"Content-Type": "application/json"}, json.dumps(message))
 
-        def _invoke(self, route: Route, parsed: Any, params: dict[str, str], body: str | None) -> None:
+        def _invoke(
+            self, route: Route, parsed: Any, params: dict[str, str], body: str | None, caller: Caller | None = None
+        ) -> None:
             query = urllib.parse.parse_qs(parsed.query, keep_blank_values=True)
             event = api_gateway_event(
                 self.command,
@@ -595,9 +699,12 @@ def _gateway_handler(stack: LocalGovernor) -> type[BaseHTTPRequestHandler]:
                 body=body,
                 source_ip=self.client_address[0],
             )
+            if caller is not None:  # who API Gateway verified, as the deployed functions see it
+                event["requestContext"]["identity"].update(userArn=caller.user_arn, accessKey=caller.access_key)
             context = LambdaContext(route.function.logical_id, route.function.timeout)
             try:
-                answer = route.function.load()(event, context)
+                with instances[route.function.logical_id]:
+                    answer = route.function.load()(event, context)
             except Exception:  # API Gateway answers 502 when the integration fails
                 logging.getLogger("governor.local").exception("handler raised")
                 message = {"code": "INTERNAL", "message": "the function failed; see .local/functions.log"}
@@ -607,8 +714,8 @@ def _gateway_handler(stack: LocalGovernor) -> type[BaseHTTPRequestHandler]:
                 headers[name] = ", ".join(values)
             return self._send(int(answer.get("statusCode", 200)), headers, answer.get("body") or "")
 
-        def _send(self, status: int, headers: dict[str, str], body: str) -> None:
-            data = body.encode()
+        def _send(self, status: int, headers: dict[str, str], body: str | bytes) -> None:
+            data = body.encode() if isinstance(body, str) else body
             self.send_response(status, HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "")
             for name, value in headers.items():
                 if name.lower() not in ("content-length", "connection"):

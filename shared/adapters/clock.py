@@ -3,6 +3,13 @@
 Production always uses the wall clock. The event clock (each event decided as of its own
 `closed_at` plus a small delay) exists for local replays of recorded traffic; only local tooling
 selects it, and nothing in template.yaml can.
+
+The time rule, one for every path (the queue, POST /decide, POST /events, outcomes): a time more than
+15 minutes after `present()` is refused as in the future. `present()` is the real present under
+the wall and event clocks alike: the event clock moves the moment a decision is taken *as of*,
+never what can have happened by now. A recorded interaction is in the past; one stamped in 2027
+is a mistake on every path, and under the event clock it would also fire every held follow-up due
+before 2027 (EventClock.happened runs them first). The fixed clock's present is its fixed time.
 """
 
 from __future__ import annotations
@@ -19,7 +26,9 @@ if TYPE_CHECKING:  # annotations only: the wiring builds a clock at import, befo
 
 
 class WallClock:
-    refuses_future_events = True
+    def present(self) -> datetime:
+        """What a time stamp may not be much later than (the time rule above)."""
+        return datetime.now(UTC)
 
     def now(self, event: InteractionClosed | None = None) -> datetime:
         return datetime.now(UTC)
@@ -31,11 +40,14 @@ class WallClock:
 @dataclass(frozen=True)
 class EventClock:
     delay: timedelta = timedelta(seconds=30)
-    refuses_future_events = False
     # The local stack's Scheduler: runs every follow-up schedule due by a time before anything
     # happening at that time is processed (moto never fires schedules; infra/local/schedules.py).
     before: Callable[[datetime], object] | None = field(default=None, compare=False)
     _held: threading.local = field(default_factory=threading.local, compare=False, repr=False)
+
+    def present(self) -> datetime:
+        """The real present, not the replayed moment (the time rule above)."""
+        return datetime.now(UTC)
 
     def now(self, event: InteractionClosed | None = None) -> datetime:
         """The time of what this thread is processing (the event's, or the last one's it saw: a
@@ -70,7 +82,9 @@ class FixedClock:
     """A clock for tests and simulations."""
 
     at: datetime
-    refuses_future_events = True
+
+    def present(self) -> datetime:
+        return self.at
 
     def now(self, event: InteractionClosed | None = None) -> datetime:
         return self.at

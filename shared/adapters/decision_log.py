@@ -3,9 +3,11 @@
 Keys serve the admin questions:
 - by decision id: the table key `decision_id` (also the idempotency marker of the event);
 - by customer and time: index `by-customer` (customer_id, decided_at);
-- by day and reason: index `by-day-reason` (day_shard, reason_at). A day's writes are spread
-  over DAY_SHARDS partitions so one busy day never makes a hot index partition; a day query
-  reads every shard;
+- by day (and reason): index `by-day` (day_shard, decided_at). A day's writes are spread over
+  DAY_SHARDS partitions so one busy day never makes a hot index partition; a day query reads
+  every shard. A reason is a filter on it, not an index of its own: each index costs a write unit
+  per logged decision, and admin queries by reason are rare next to decisions (entries written
+  while the `by-day-reason` index existed still carry its key `reason_at`; nothing reads it);
 - the outbox is the table's stream (NEW_AND_OLD_IMAGES): every committed decision and every state
   change reaches the log stream function (shared.usecases.log_stream), which publishes and counts
   it; `decision_of` reads a stream image. No attribute, index or extra write serves it.
@@ -28,7 +30,6 @@ from shared.domain.explanation import REASON_NAMES, instant_of, instant_value
 
 KEY = "decision_id"
 BY_CUSTOMER = "by-customer"
-BY_DAY_REASON = "by-day-reason"
 BY_DAY = "by-day"
 DAY_SHARDS = 16
 FINGERPRINT = "fingerprint"
@@ -69,7 +70,6 @@ def to_item(decision: Decision, retention: timedelta) -> dict[str, Any]:
         "action": {"S": str(decision.action)},
         "reason": {"S": str(decision.reason)},
         "day_shard": {"S": day_shard(decision)},
-        "reason_at": {"S": f"{decision.reason}#{decided_at}"},
         "policy_version": {"N": str(decision.policy_version)},
         "expires_at": {"N": str(int((decision.decided_at + retention).timestamp()))},
         "doc": {"S": compact_doc(decision)},
@@ -353,7 +353,7 @@ def day_queries(table: str, day: str) -> list[dict[str, Any]]:
     return [
         {
             "TableName": table,
-            "IndexName": BY_DAY_REASON,
+            "IndexName": BY_DAY,
             "KeyConditionExpression": "day_shard = :shard",
             "ExpressionAttributeValues": {":shard": {"S": f"{day}#{shard:02d}"}},
         }

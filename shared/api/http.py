@@ -78,7 +78,9 @@ def validation_fields(errors: Any) -> list[dict[str, str]]:
             found.append({"field": "body", "message": "is not valid JSON"})
             continue
         path = [str(part) for part in error.get("loc", ()) if part not in ("body",)]
-        found.append({"field": field_path(path), "message": str(error.get("msg", "is invalid"))})
+        # pydantic prefixes our validators' own messages with "Value error, ": Python's words, not ours.
+        message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
+        found.append({"field": field_path(path), "message": message})
     return found
 
 

@@ -131,7 +131,7 @@ class DecideUseCase:
         return results
 
     def _decide(self, governor: Governor, result: Result) -> None:
-        problem = result.event.clock_problem(self.clock.now()) if self.clock.refuses_future_events else None
+        problem = result.event.clock_problem(self.clock.present())  # one time rule (shared.adapters.clock)
         if problem:
             result.refused = InvalidInput(f"closed_at {problem}", [{"field": "closed_at", "message": problem}])
             return

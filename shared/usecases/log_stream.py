@@ -15,24 +15,33 @@ into what used to ride on the decide path:
 - counting, exactly once, without marking the log entries: after publishing, ONE
   TransactWriteItems per batch adds the batch's counts (decisions on their decided_at day,
   releases and cancellations on their state_changed_at day) and writes a receipt keyed by the
-  batch's FIRST sequence number, holding `through`, the last sequence number it counted.
+  batch's FIRST sequence number, holding `through`, the last sequence number it counted. The
+  receipt is not read first: a batch is almost always new, so the transaction assumes no receipt
+  (its condition: none exists) and the receipt is read only when that condition fails. A normal
+  batch costs one request.
 
 Why the receipt makes the count exactly once. Lambda reads a shard in order and moves its
 checkpoint only when a batch succeeds, or to the record the function reports as failed
 (ReportBatchItemFailures: we report the first record we did not finish). So a batch handed to us
 again starts either at the same first record as before (the invocation failed or timed out), or
 at a record we reported failed, which we never counted: nothing before it is ever seen again.
-- Same first record: its receipt says how far the earlier attempt counted; we count only the
-  records after `through` (and publish only those: the ones before were published before they
-  were counted). No later batch can have counted a record after `through`: the checkpoint never
-  moves back, and a shard has one batch in flight at a time (ParallelizationFactor 1), so the
-  next batch only starts once this one is done.
+- Same first record: its receipt says how far the earlier attempt counted; our transaction's
+  condition (no receipt) fails, nothing of it is written, we read the receipt and count only the
+  records after `through`, with the condition that the receipt still says `through`. No later
+  batch can have counted a record after `through`: the checkpoint never moves back, and a shard
+  has one batch in flight at a time (ParallelizationFactor 1), so the next batch only starts once
+  this one is done. Such a batch is published again whole (it was not read which records an
+  earlier attempt published): publishing is at least once either way.
 - A reported failure: a new first record, no receipt, nothing of it counted: count from there.
 - We count only the records before the first one we failed to publish, so "counted" implies
-  "published", and the failed one starts the retry.
-- The receipt's write is conditioned on what we read (absent, or `through` unchanged), so two
-  invocations of one batch (none should overlap with ParallelizationFactor 1, but a timeout's
-  retry may start while a slow attempt still runs) cannot both count it: the loser re-reads the
+  "published", and the failed one starts the retry. Reporting a record other than the first moves
+  the checkpoint past the ones before it, so it is done only once the receipt is known (our
+  transaction passed, or it was read): a record an earlier attempt counted is never reported,
+  since it would start a batch with no receipt and be counted twice; the report moves to the first
+  record after `through` instead (those up to `through` were published before they were counted).
+- The receipt's write is conditioned on what we know of it (absent, or `through` unchanged), so
+  two invocations of one batch (none should overlap with ParallelizationFactor 1, but a timeout's
+  retry may start while a slow attempt still runs) cannot both count it: the loser reads the
   receipt, drops what the winner counted, and tries again with a backoff (shared.adapters.retry).
 This holds only if a retried batch never starts inside a range counted before, which bisecting a
 failed batch would do: the mapping sets BisectBatchOnFunctionError false, and this use case never
@@ -127,8 +136,9 @@ class Counting(Protocol):
 
 @dataclass(frozen=True)
 class Report:
-    """One batch: how many records came, how many an earlier attempt had finished, how many this
-    one announced and counted, and the record to restart from (None: the whole batch is done)."""
+    """One batch: how many records came, how many an earlier attempt had counted (known when its
+    receipt was read, else 0), how many this one announced (again, for those) and counted, and the
+    record to restart from (None: the whole batch is done)."""
 
     records: int
     already_done: int = 0
@@ -149,6 +159,19 @@ def _merged(effects: Sequence[Effect]) -> dict[str, Counter[str]]:
 
 
 @dataclass
+class _Receipt:
+    """What this invocation knows of its batch's receipt: `through` as last read or assumed (None:
+    no receipt), and whether that is known (our transaction passed its condition, or we read it)."""
+
+    through: str | None = None
+    known: bool = False
+
+    def counted(self, change: Change) -> bool:
+        """Whether an earlier attempt at this batch counted `change`."""
+        return self.through is not None and change.position <= int(self.through)
+
+
+@dataclass
 class LogStreamUseCase:
     announcer: Announcing
     stats: Counting
@@ -161,34 +184,40 @@ class LogStreamUseCase:
         if not changes:
             return Report(0)
         first = changes[0].sequence
-        try:
-            through = self.stats.counted_through(first)
-        except AWS_ERRORS as error:
-            if not retryable(error):
-                raise
-            logger.warning("receipt not read", extra={"sequence": first, "error": type(error).__name__})
-            return Report(len(changes), retry_from=first)
-        todo = self._after(changes, through)
-        effects = [effect_of(change) for change in todo]
+        effects = [effect_of(change) for change in changes]
         finished = self._announce(effects)
         faults.checkpoint(faults.AFTER_PUBLISH)
-        announced = sum(1 for e in effects[:finished] if e.announce is not None)
-        retry_from = todo[finished].sequence if finished < len(todo) else None
-        counted = self._count(first, through, todo[:finished], effects[:finished])
+        receipt = _Receipt()
+        counted = self._count(first, receipt, list(changes[:finished]), effects[:finished])
         if counted is None:  # the counting kept failing: nothing of ours counted, retry all we did
-            retry_from = todo[0].sequence
+            retry_from: str | None = first
+        else:
+            retry_from = self._retry_point(changes, finished, receipt)
         faults.checkpoint(faults.AFTER_COUNT)
-        report = Report(len(changes), len(changes) - len(todo), announced, counted or 0, retry_from)
+        already = sum(1 for change in changes if receipt.counted(change))
+        announced = sum(1 for e in effects[:finished] if e.announce is not None)
+        report = Report(len(changes), already, announced, counted or 0, retry_from)
         if retry_from is not None:
             logger.warning("batch left for a retry", extra={"retry_from": retry_from, "done": finished})
         return report
 
-    @staticmethod
-    def _after(changes: Sequence[Change], through: str | None) -> list[Change]:
-        if through is None:
-            return list(changes)
-        last = int(through)
-        return [change for change in changes if change.position > last]
+    def _retry_point(self, changes: Sequence[Change], finished: int, receipt: _Receipt) -> str | None:
+        """The first record neither published by us nor counted by an earlier attempt (None: the
+        batch is done). Reporting any record but the first moves the checkpoint past those before
+        it, so the receipt must be known first: it is read here when our transaction did not tell."""
+        if finished == len(changes):
+            return None
+        if finished > 0 and not receipt.known:  # nothing counted by us, so nothing written: read it
+            try:
+                receipt.through, receipt.known = self.stats.counted_through(changes[0].sequence), True
+            except AWS_ERRORS as error:
+                if not retryable(error):
+                    raise
+                return changes[0].sequence  # the whole batch again: its receipt still decides
+        for change in changes[finished:]:
+            if not receipt.counted(change):
+                return change.sequence
+        return None
 
     def _announce(self, effects: Sequence[Effect]) -> int:
         """Announces every decision of the batch at once; returns how many leading records are done
@@ -208,34 +237,36 @@ class LogStreamUseCase:
                 return index
         return len(effects)
 
-    def _count(self, first: str, through: str | None, done: list[Change], effects: list[Effect]) -> int | None:
-        """Adds the counts of `done` once; how many records it counted, or None if it could not."""
+    def _count(self, first: str, receipt: _Receipt, done: list[Change], effects: list[Effect]) -> int | None:
+        """Adds the counts of `done` once; how many records it counted, or None if it could not.
+        Assumes no receipt until the transaction's condition says otherwise, then reads it
+        (`receipt` is left as what the passing transaction found, or as last read)."""
         for attempt in range(COUNT_ATTEMPTS):
             counts = _merged(effects)
             if not any(counts.values()):
-                return 0  # nothing to add (admin records, or all counted meanwhile): no write, no receipt
+                return 0  # nothing to add (admin records, or all counted before): no write, no receipt
             try:
-                added = self.stats.add(first, through, done[-1].sequence, counts, self.clock.now())
+                added = self.stats.add(first, receipt.through, done[-1].sequence, counts, self.clock.now())
             except AWS_ERRORS as error:
                 if not retryable(error):
                     raise
                 added = Added.CONTENDED
             if added is Added.DONE:
+                receipt.known = True
                 return len(done)
             if added is Added.RECEIPT_MOVED:
-                # Another attempt at this batch counted part of it: keep only what it did not.
+                # An earlier (or concurrent) attempt at this batch counted part of it: keep only what it did not.
                 try:
-                    through = self.stats.counted_through(first)
+                    receipt.through, receipt.known = self.stats.counted_through(first), True
                 except AWS_ERRORS as error:
                     if not retryable(error):
                         raise
                     return None
-                kept = [
-                    (c, e) for c, e in zip(done, effects, strict=True) if through is None or c.position > int(through)
-                ]
+                kept = [(c, e) for c, e in zip(done, effects, strict=True) if not receipt.counted(c)]
                 done, effects = [c for c, _ in kept], [e for _, e in kept]
                 if not done:
                     return 0
+                continue  # the condition failed on what we assumed, not on contention: no backoff
             retry.backoff(attempt)
         logger.warning("counting failed", extra={"sequence": first})
         return None

@@ -154,10 +154,9 @@ def _same(known: str, fingerprint: str) -> bool:
 
 def _releasable(outcome: FollowUpOutcome, decision: Decision | None, clock: Clock) -> Decision:
     """The decision the outcome is about, if an outcome of this type can have come back from it."""
-    if clock.refuses_future_events:
-        problem = outcome.clock_problem(clock.now())
-        if problem:
-            raise OutcomeRefused("INVALID_OUTCOME", f"occurred_at {problem}", "occurred_at")
+    problem = outcome.clock_problem(clock.present())  # one time rule (shared.adapters.clock)
+    if problem:
+        raise OutcomeRefused("INVALID_OUTCOME", f"occurred_at {problem}", "occurred_at")
     if decision is None:
         raise OutcomeRefused(
             "DECISION_NOT_FOUND", "no decision has this decision_id; send the id of a released decision", "decision_id"

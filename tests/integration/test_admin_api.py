@@ -127,6 +127,21 @@ def test_filters_by_action_and_reason_apply_to_both_query_kinds(aws: Any) -> Non
     assert callbacks["items"] and {d["action"] for d in callbacks["items"]} == {"callback"}
 
 
+def test_a_reason_query_pages_the_day_index_newest_first_as_the_unfiltered_range_orders_it(aws: Any) -> None:
+    # Given decisions of three reasons over three days (the day index, no reason index: a reason is a
+    # filter on it, which DynamoDB applies after each page's Limit)
+    seed(aws, 240, customers=40, span=timedelta(days=3))
+    start, end = urllib.parse.quote((NOW - timedelta(days=4)).isoformat()), urllib.parse.quote(NOW.isoformat())
+    everything = f"/decisions?from={start}&to={end}"
+    # When the range is read by reason in small pages, and whole without a filter
+    by_reason = every_page(f"{everything}&reason=ABANDONED_INTERACTION", limit=7)
+    _, _, whole = call("GET", f"{everything}&limit=500")
+    # Then the reason's pages hold exactly its decisions, each once, in the unfiltered range's order
+    wanted = [d["decision_id"] for d in whole["items"] if d["reasons"][0] == "ABANDONED_INTERACTION"]
+    assert len(wanted) == 80
+    assert by_reason == wanted
+
+
 @pytest.mark.parametrize(
     ("query", "field"),
     [

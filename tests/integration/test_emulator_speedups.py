@@ -152,12 +152,14 @@ def scripted_calls(stack: Any) -> Transcript:
     )
     call(
         said,
-        "GSI day-reason query",
+        "GSI day query filtered",
         lambda: dynamodb.query(
             TableName=log,
-            IndexName="by-day-reason",
-            KeyConditionExpression="day_shard = :d AND begins_with(reason_at, :r)",
-            ExpressionAttributeValues={":d": {"S": "2026-11-21#1"}, ":r": {"S": "SURVEY_OK"}},
+            IndexName="by-day",
+            KeyConditionExpression="day_shard = :d",
+            FilterExpression="#a = :a",
+            ExpressionAttributeNames={"#a": "action"},
+            ExpressionAttributeValues={":d": {"S": "2026-11-21#1"}, ":a": {"S": "survey"}},
             ScanIndexForward=False,
         ),
     )
@@ -474,14 +476,15 @@ def queries_through_moving_writes(stack: Any, seed: int = 12, steps: int = 80) -
                 ask(f"{step} page 2 {customer}", dynamodb.query, **query, ExclusiveStartKey=start)
         shard = rng.choice(shards)
         ask(
-            f"{step} by-day-reason",
+            f"{step} by-day filtered",
             dynamodb.query,
             TableName=log,
-            IndexName="by-day-reason",
-            KeyConditionExpression="day_shard = :d AND begins_with(reason_at, :r)",
+            IndexName="by-day",
+            KeyConditionExpression="day_shard = :d",
             FilterExpression="#a <> :none",
             ExpressionAttributeNames={"#a": "action"},
-            ExpressionAttributeValues={":d": {"S": shard}, ":r": {"S": "R1"}, ":none": {"S": "none"}},
+            ExpressionAttributeValues={":d": {"S": shard}, ":none": {"S": "none"}},
+            ScanIndexForward=False,
         )
         ask(
             f"{step} by-day",

@@ -239,6 +239,61 @@ def test_a_batch_handed_again_from_its_first_record_is_not_counted_again(aws: An
     assert {e["detail"]["event_id"] for e in outbound()} >= {f"e-{n}" for n in range(10)} | {"e-late"}
 
 
+def dynamodb_requests() -> list[str]:
+    """The operations the product's own DynamoDB client sends, in order (botocore's event hooks)."""
+    sent: list[str] = []
+
+    def remember(model: Any, **_: Any) -> None:
+        sent.append(model.name)
+
+    aws_clients.client("dynamodb").meta.events.register("before-call.dynamodb", remember)
+    return sent
+
+
+def test_a_new_batch_is_counted_with_one_transaction_and_its_receipt_is_read_only_when_handed_again(
+    aws: Any,
+) -> None:
+    # Given ten decisions' log records, and the requests of the product's DynamoDB client watched
+    records = ten_decided(aws)
+    sent = dynamodb_requests()
+    # When the log stream function handles them as one new batch
+    assert invoke(aws, records) == {"batchItemFailures": []}
+    # Then it counted them with one transaction and read no receipt
+    assert sent == ["TransactWriteItems"]
+    assert counted()["total"] == 10
+    # When Lambda hands the same batch again (the invocation timed out after counting)
+    sent.clear()
+    assert invoke(aws, records) == {"batchItemFailures": []}
+    # Then the transaction's condition failed, the receipt was read once, and nothing was added
+    assert sent == ["TransactWriteItems", "GetItem"]
+    assert counted()["total"] == 10
+
+
+def test_a_batch_handed_again_whose_counted_record_is_refused_restarts_after_what_was_counted(
+    aws: Any, outbound: Any
+) -> None:
+    # Given ten decisions' log records counted as one batch, and a record committed after them
+    records = ten_decided(aws)
+    assert invoke(aws, records) == {"batchItemFailures": []}
+    put_events(aws, [detail(event_id="e-late", interaction_id="i-late", customer_id="c-late")])
+    handle_batch(aws)
+    longer = stream_records(aws)
+    late = longer[len(records)]
+    # When Lambda hands the batch again, longer, and EventBridge refuses the entry of its fourth
+    # record (counted by the earlier attempt)
+    refusing = refuse_entries_of(records[3]["dynamodb"]["NewImage"]["decision_id"]["S"])
+    answer = invoke(aws, longer)
+    # Then the restart is not the refused record (it would start a batch with no receipt and count the
+    # fourth to tenth records again) but the first record the earlier attempt did not count
+    assert answer == {"batchItemFailures": [{"itemIdentifier": sequence(late)}]}
+    assert counted()["total"] == 10
+    # And when Lambda restarts there, every decision is counted once
+    refusing["on"] = False
+    assert invoke(aws, longer[len(records) :]) == {"batchItemFailures": []}
+    assert counted()["total"] == 11
+    assert "e-late" in {e["detail"]["event_id"] for e in outbound()}
+
+
 def test_a_partly_refused_put_events_restarts_the_batch_at_the_refused_record_and_counts_once(
     aws: Any, outbound: Any
 ) -> None:

@@ -233,7 +233,6 @@ def _is_receipt_read(params: dict[str, Any]) -> bool:
 # call name -> (service, operation, which request is hit, the record the batch restarts at: None when
 # the function absorbs the failure itself, with a backoff)
 STREAM_CALLS = {
-    "receipt-read": ("dynamodb", "GetItem", _is_receipt_read, _first),
     "schedule": ("scheduler", "CreateSchedule", lambda p: True, _first_pending),
     "publish": ("events", "PutEvents", lambda p: True, _first),
     "stats-transaction": ("dynamodb", "TransactWriteItems", _is_stats, None),

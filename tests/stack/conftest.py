@@ -1,11 +1,17 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
 
 from infra.local.stack import LocalGovernor, running
+
+# Every stack these tests start announces its address (and may keep its state) in the state
+# directory: one of its own per test process, never the user's ~/.local/state, never shared by
+# parallel workers. Subprocesses (`python -m cli ...`) inherit it.
+os.environ["GOVERNOR_STATE_DIR"] = tempfile.mkdtemp(prefix="governor-state-")
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
-from cli import main as cli_main
+from cli import app
 from infra.local.stack import LocalGovernor
 from tests.conftest import detail
 
@@ -18,9 +19,9 @@ pytestmark = pytest.mark.server
 
 
 def governor(capsys: pytest.CaptureFixture[str], stack: LocalGovernor, *args: str) -> tuple[int, str]:
-    command, *rest = args
-    code = cli_main.main([command, "--url", stack.url, "--author", "sam", *rest])
-    return code, capsys.readouterr().out
+    """`governor ARGS --url <stack>` in process: its exit code, and what it wrote (data, then messages)."""
+    result = CliRunner().invoke(app.governor, [*args, "--url", stack.url])
+    return result.exit_code, result.stdout + result.stderr
 
 
 def fresh(**overrides: Any) -> dict[str, Any]:
@@ -62,7 +63,7 @@ def test_an_admin_answers_a_complaint_from_the_command_line(
     second = fresh(event_id="adm-2", interaction_id="adm-i2", customer_id="cust-cli")
     post_and_drain(stack, [{**second, "customer_timezone": zone}])
     # When the admin lists the customer's decisions
-    code, out = governor(capsys, stack, "decisions", "--customer", "cust-cli", "--since", "7d", "--json")
+    code, out = governor(capsys, stack, "decisions", "--customer", "cust-cli", "--since", "7d", "-o", "ndjson")
     assert code == 0
     # (the in-process functions' own log lines share stdout here; the command prints decision objects)
     decided = [json.loads(line) for line in out.splitlines() if line.startswith('{"decision_id"')]
@@ -94,8 +95,9 @@ def test_refusals_exit_non_zero_with_the_field_to_change(
     stack: LocalGovernor, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out = governor(capsys, stack, "decisions", "--customer", "c-1", "--reason", "BOGUS")
-    assert code == 1 and "reason" in out
+    assert code == 2 and "unknown reason 'BOGUS'" in out
+    # (a range longer than the API's 31 days is no refusal: the command splits it)
     code, out = governor(capsys, stack, "decisions", "--since", "90d")
-    assert code == 1 and "31" in out
+    assert code == 0, out
     code, out = governor(capsys, stack, "why", "dcn_unknown")
     assert code == 1 and "404" in out

@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
-from cli import main as cli_main
+from cli import app
 from infra.local.stack import LocalGovernor
 from tests.conftest import detail
 
@@ -21,9 +22,9 @@ IDS = ["qa/c2", "qa#c3", "qa:c4", "qa=c5", "qa+c6", "qa.c7", "qa_c8", "qa-c9", "
 
 
 def governor(capsys: pytest.CaptureFixture[str], stack: LocalGovernor, *args: str) -> tuple[int, str]:
-    command, *rest = args
-    code = cli_main.main([command, "--url", stack.url, "--author", "sam", *rest])
-    return code, capsys.readouterr().out
+    """`governor ARGS --url <stack>` in process: its exit code, and what it wrote (data, then messages)."""
+    result = CliRunner().invoke(app.governor, [*args, "--url", stack.url])
+    return result.exit_code, result.stdout + result.stderr
 
 
 def said(out: str, prefix: str) -> str:
@@ -98,7 +99,7 @@ def test_every_customer_command_works_for_every_allowed_id(
     code, out = governor(capsys, decided, "opt-out", customer_id, "--kind", "survey", "--undo")
     assert (code, "survey" in said(out, f"customer {customer_id} opt-outs: ")) == (0, False), out
     # And the customer's decisions are listed, and `why` explains the one found
-    code, out = governor(capsys, decided, "decisions", "--customer", customer_id, "--json")
+    code, out = governor(capsys, decided, "decisions", "--customer", customer_id, "-o", "ndjson")
     assert code == 0, out
     found = [json.loads(line) for line in out.splitlines() if line.startswith('{"decision_id"')]
     assert [d["customer_id"] for d in found] == [customer_id]

@@ -1,38 +1,28 @@
-"""The `governor` command itself: `replay --in-process` and `local` as a separate process."""
+"""The `governor` command itself: `replay --in-process`, and `local` as a separate process."""
 
 from __future__ import annotations
 
 import json
 import os
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
-from cli import main as cli_main
+from cli.app import governor
 from tests.conftest import detail
 
 pytestmark = pytest.mark.server
-
-
-@pytest.fixture(autouse=True)
-def restore_environment() -> Iterator[None]:
-    saved = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
 
 
 def fresh(**overrides: Any) -> dict[str, Any]:
     return detail(closed_at=(datetime.now(UTC) - timedelta(minutes=5)).isoformat(), **overrides)
 
 
-def test_replay_in_process_with_the_event_clock_decides_recorded_traffic_as_it_happened(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_replay_in_process_with_the_event_clock_decides_recorded_traffic_as_it_happened(tmp_path: Path) -> None:
     # Given two solved interactions of one customer recorded three weeks ago, a day apart
     lines = [
         detail(event_id="old-1", interaction_id="old-i1", customer_id="old-c1", closed_at="2026-01-05T10:00:00Z"),
@@ -41,8 +31,9 @@ def test_replay_in_process_with_the_event_clock_decides_recorded_traffic_as_it_h
     source = tmp_path / "january.ndjson"
     source.write_text("\n".join(json.dumps(line) for line in lines))
     # When they are replayed in-process under the event clock
-    assert cli_main.main(["replay", str(source), "--in-process", "--clock", "event"]) == 0
-    printed = capsys.readouterr().out
+    result = CliRunner().invoke(governor, ["replay", str(source), "--in-process", "--clock", "event"])
+    assert result.exit_code == 0, result.stderr
+    printed = result.stdout + result.stderr
     # Then they are not stale: the first gets a survey, the second is capped, as it would have been live
     assert "SURVEY_ELIGIBLE" in printed and "SURVEY_CAP_REACHED" in printed
     assert "STALE_EVENT" not in printed
@@ -52,7 +43,6 @@ def test_governor_local_replays_the_sample_serves_and_stops_cleanly_on_ctrl_c(tm
     import signal
     import socket
     import subprocess
-    import sys
     import time
 
     from infra.local.stack import ROOT
@@ -63,13 +53,12 @@ def test_governor_local_replays_the_sample_serves_and_stops_cleanly_on_ctrl_c(tm
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    for name in ("AWS_ENDPOINT_URL",):
-        env.pop(name, None)
-    # When `governor local` starts
+    env = {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", "PYTHONPATH")}
+    env["GOVERNOR_STATE_DIR"] = str(tmp_path / "state")
+    # When the installed `governor local` starts
     process = subprocess.Popen(
-        [sys.executable, "-m", "cli", "local", "--port", str(port), "--sample", str(sample)],
-        cwd=ROOT,
+        [str(ROOT / ".venv" / "bin" / "governor"), "local", "--port", str(port), "--sample", str(sample)],
+        cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -86,10 +75,21 @@ def test_governor_local_replays_the_sample_serves_and_stops_cleanly_on_ctrl_c(tm
         printed = "".join(lines)
         # Then it replays the sample, prints the URL and example commands, and serves
         assert f"http://127.0.0.1:{port}" in printed
-        assert "1 events sent, 1 accepted, 1 decisions" in printed
-        assert "curl -s -X POST" in printed
+        assert "replaying 1 events" in printed
+        assert "curl -s -X POST" in printed and "governor decisions" in printed
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as answer:
             assert json.loads(answer.read())["status"] == "ok"
+        # And another command finds it without flags
+        found = subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "governor"), "decisions", "--customer", "cl-c1", "-o", "ndjson"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert found.returncode == 0, found.stderr
+        assert json.loads(found.stdout.splitlines()[0])["event_id"] == "cl-1"
         # And Ctrl-C stops everything cleanly
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0

@@ -156,10 +156,10 @@ def test_replay_sends_a_file_through_the_running_stack_and_summarises(
     source = tmp_path / "recorded.ndjson"
     source.write_text("\n".join(json.dumps(line) for line in lines))
     # When it is replayed against the running stack
-    assert cli_main.main(["replay", str(source), "--url", stack.url]) == 0
+    assert cli_main.main(["replay", str(source), "--url", stack.url]) == 1  # a line was refused
     printed = capsys.readouterr().out
-    # Then the summary shows the decisions by action and reason and the invalid event by field
-    assert "3 events sent, 2 accepted, 2 decisions" in printed
+    # Then the summary shows the decisions by action and reason and the invalid event by line and field
+    assert "3 events sent, 2 accepted, 1 line(s) refused, 2 decisions" in printed
     assert "SURVEY_ELIGIBLE" in printed and "ABANDONED_INTERACTION" in printed
     assert "suppression rate: 50.0%" in printed
-    assert "sentiment: 1" in printed
+    assert "line 3: sentiment: " in printed

@@ -26,8 +26,15 @@ pytestmark = pytest.mark.server
 
 
 def governor(stack: LocalGovernor, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """Exit code and stdout (the data); see `governor_err` for stderr."""
+    code, out, _ = governor_err(stack, capsys, *args)
+    return code, out
+
+
+def governor_err(stack: LocalGovernor, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     code = cli_main.main(["policy", "--url", stack.url, "--author", "maria", *args])
-    return code, capsys.readouterr().out
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
 
 
 def write(tmp_path: Path, name: str, text: str) -> str:
@@ -41,10 +48,10 @@ def test_marketing_ops_change_simulate_roll_back_from_the_command_line(
 ) -> None:
     # Given a policy file with mistakes
     bad = write(tmp_path, "bad.yaml", "survey_sample_rate: 1.5\ncaps:\n  survey:\n    - {max: 1, days: 0}\n")
-    # When it is validated, it is refused with each problem by path and exit code 1
+    # When it is validated, it is refused with each problem by file line and path, and exit code 1
     code, out = governor(stack, capsys, "validate", bad)
     assert code == 1
-    assert "policy.survey_sample_rate" in out and "policy.caps.survey.0.days" in out
+    assert f"{bad}:1: survey_sample_rate: " in out and f"{bad}:4: caps.survey.0.days: " in out
 
     # Given a good one (YAML), diff shows what it would change
     good = write(tmp_path, "good.yaml", "survey_sample_rate: 0.5\n")
@@ -66,9 +73,9 @@ def test_marketing_ops_change_simulate_roll_back_from_the_command_line(
 
     # When someone applies a change based on the old version, exit code 3 says: conflict
     other = write(tmp_path, "other.json", json.dumps({"min_gap_hours_before_survey": 96}))
-    code, out = governor(stack, capsys, "apply", other, "-m", "longer gap", "--based-on", "0")
-    assert code == 3
-    assert "412" in out
+    code, out, err = governor_err(stack, capsys, "apply", other, "-m", "longer gap", "--based-on", "0")
+    assert (code, out) == (3, "")
+    assert "412" in err and "the policy changed since version 0: version 1 (update) by maria" in err
 
     # When version 0 is rolled back to, it becomes version 2 with the default rules
     code, out = governor(stack, capsys, "rollback", "0", "-m", "back to defaults")
@@ -82,15 +89,16 @@ def test_marketing_ops_change_simulate_roll_back_from_the_command_line(
 def test_an_unreachable_api_exits_with_code_4(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = cli_main.main(["policy", "--url", "http://127.0.0.1:9", "show"])
     assert code == 4
-    assert "UNREACHABLE" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "cannot reach the governor API at http://127.0.0.1:9" in captured.err and captured.out == ""
 
 
 def test_an_unreadable_file_exits_with_code_1(
     stack: LocalGovernor, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out = governor(stack, capsys, "validate", write(tmp_path, "broken.json", "{not json"))
-    assert code == 1
-    assert "error" in out
+    code, out, err = governor_err(stack, capsys, "validate", write(tmp_path, "broken.json", "{not json"))
+    assert (code, out) == (1, "")
+    assert "broken.json:1: not valid JSON" in err and "Traceback" not in err
 
 
 def decide_over_http(stack: LocalGovernor, fields: dict[str, Any]) -> dict[str, Any]:
@@ -110,6 +118,8 @@ def test_every_documented_policy_applied_with_the_cli_then_decides_as_validated(
     document = documented_policies()[index]
     validated = Policy.model_validate(document)
     path = write(tmp_path, "example.json", json.dumps(document))
+    # (an example is partial: it is merged onto the current version, so start from the default's rules)
+    assert governor(stack, capsys, "rollback", "0", "-m", "defaults")[0] == 0
     assert governor(stack, capsys, "validate", path)[0] == 0
     # When it is applied with `governor policy apply`
     code, out = governor(stack, capsys, "apply", path, "-m", "from the docs")
