@@ -19,7 +19,8 @@ from tests.conftest import detail
 pytestmark = pytest.mark.server
 
 NOW = datetime.now(UTC)
-TEN_DAYS_AGO = NOW - timedelta(days=10)
+# Noon ten days ago: the seven decisions minutes apart stay on one UTC day whatever the hour the suite runs.
+TEN_DAYS_AGO = NOW.replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=10)
 OLD = NOW - timedelta(days=35)  # beyond one request's 31 days
 
 
