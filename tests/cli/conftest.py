@@ -19,9 +19,20 @@ from infra.local.stack import LocalGovernor, running
 def event_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalGovernor]:
     """One stack per module on free ports, on the event clock: recorded traffic of any age is decided
     as of its own time, so ranges of months can be filled in a second."""
+    yield from local_stack(tmp_path_factory, "event")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalGovernor]:
+    """One stack per module on free ports, on the wall clock."""
+    yield from local_stack(tmp_path_factory, "wall")
+
+
+def local_stack(tmp_path_factory: pytest.TempPathFactory, clock: str) -> Iterator[LocalGovernor]:
+    """A stack whose state file is in a temporary folder, so parallel test workers never share one."""
     saved = dict(os.environ)
     os.environ["GOVERNOR_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
-    with running(port=0, clock="event", log_to=None) as local:
+    with running(port=0, clock=clock, log_to=None) as local:
         yield local
     os.environ.clear()
     os.environ.update(saved)

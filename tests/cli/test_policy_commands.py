@@ -4,10 +4,8 @@ partial files merged onto the current version, problems at their file lines, and
 from __future__ import annotations
 
 import json
-import os
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,20 +14,9 @@ from click.testing import CliRunner, Result
 
 from cli.api import Api
 from cli.app import governor
-from infra.local.stack import LocalGovernor, running
+from infra.local.stack import LocalGovernor
 
 pytestmark = pytest.mark.server
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalGovernor]:
-    """One local stack per module on free ports (its state file in a temporary folder)."""
-    saved = dict(os.environ)
-    os.environ["GOVERNOR_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
-    with running(port=0, log_to=None) as local:
-        yield local
-    os.environ.clear()
-    os.environ.update(saved)
 
 
 def run(stack: LocalGovernor, *args: str, env: dict[str, str] | None = None) -> Result:

@@ -4,8 +4,6 @@ refusal), the exit code, a missing file, and the URL from GOVERNOR_URL."""
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,21 +13,10 @@ from click.testing import CliRunner
 
 from cli.app import governor
 from cli.replay import parse
-from infra.local.stack import LocalGovernor, running
+from infra.local.stack import LocalGovernor
 from tests.conftest import detail
 
 pytestmark = pytest.mark.server
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalGovernor]:
-    """One local stack per module on free ports (its state file in a temporary folder)."""
-    saved = dict(os.environ)
-    os.environ["GOVERNOR_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
-    with running(port=0, log_to=None) as local:
-        yield local
-    os.environ.clear()
-    os.environ.update(saved)
 
 
 def fresh(**overrides: Any) -> dict[str, Any]:
