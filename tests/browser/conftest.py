@@ -4,7 +4,6 @@ browser) against the local stack, in this process. One stack and one browser per
 from __future__ import annotations
 
 import json
-import os
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -15,7 +14,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from infra.local.stack import LocalGovernor, running
+from infra.local.stack import LocalGovernor
+from tests.cli.conftest import local_stack
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -53,12 +53,9 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[LocalGovernor]:
-    saved = dict(os.environ)
-    with running(port=0, log_to=None) as local:
-        yield local
-    os.environ.clear()
-    os.environ.update(saved)
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalGovernor]:
+    """One stack per module on free ports, its state file in a temporary folder (never the user's)."""
+    yield from local_stack(tmp_path_factory, "wall")
 
 
 @pytest.fixture
