@@ -120,6 +120,7 @@ def test_conflicting_opt_out_is_reported_and_reapplied(page: Any, stack: LocalGo
     page.goto(f"{stack.url}/#/customer/{customer}")
     surveys = page.get_by_label("Surveys", exact=True)
     expect(surveys).not_to_be_checked()
+    page.wait_for_load_state("networkidle")  # every read of the page answered: its baseline is set
     # and meanwhile someone else records an opt-out of callbacks through the API
     status, _, _ = call("PUT", f"{stack.url}/customers/{customer}/preferences", {"callback": True, "source": "ivr"})
     assert status == 200
