@@ -84,8 +84,11 @@ def aws(provisioned: Any) -> Iterator[Any]:
     from shared import wiring
 
     emulator.install()  # the one emulator's speed-ups, as the local stack and the bench run it
+    saved = dict(os.environ)
+    # In-process moto: no endpoint. A local stack started earlier in this worker points every client
+    # at its emulator (infra.local.stack.point_at); once that stack stops, the address refuses.
+    os.environ.pop("AWS_ENDPOINT_URL", None)
     with provisioned.fresh() as stack:
-        saved = dict(os.environ)
         os.environ.update(stack.environment("DecideFunction"))
         os.environ.update(stack.environment("LogStreamFunction"))
         wiring.reset()
