@@ -124,8 +124,9 @@ def test_conflicting_opt_out_is_reported_and_reapplied(page: Any, stack: LocalGo
     # and meanwhile someone else records an opt-out of callbacks through the API
     status, _, _ = call("PUT", f"{stack.url}/customers/{customer}/preferences", {"callback": True, "source": "ivr"})
     assert status == 200
-    # When the admin switches on the opt-out of surveys
-    surveys.check()
+    # When the admin switches on the opt-out of surveys (one click: `check()` would click again when the
+    # page redraws the switches with the state it found, and so re-apply the change itself)
+    surveys.click()
     # Then the conflict is reported with the current state, and the admin's change was not sent
     conflict = page.locator(".conflict")
     expect(conflict).to_contain_text("Changed by someone else")
