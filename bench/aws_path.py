@@ -10,7 +10,9 @@ For each population, on a fresh in-process moto built from template.yaml:
 2. the request counters are reset;
 3. the measured events (closed after the history) are put on the EventBridge bus in tens, delivered
    by the template's rule to the decide queue, and fed to functions.decide.app.handler ten at a time
-   with Lambda-shaped events, acknowledging like Lambda's event source mapping.
+   with Lambda-shaped events, acknowledging like Lambda's event source mapping; the log's stream is
+   handed to its function once a batching window's worth of events was decided (StreamWindow: the
+   template's MaximumBatchingWindowInSeconds at EVENTS_PER_DAY), as Lambda's mapping would in production.
 
 Product requests are counted on the clients the product builds through shared.adapters.aws.client(...);
 the harness's own calls (PutEvents ingest, ReceiveMessage, DeleteMessageBatch, inspection) are
@@ -19,6 +21,7 @@ counted apart and never mixed in.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import json
@@ -27,7 +30,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,6 +44,48 @@ BATCH = 10
 INGEST_WINDOW = 100  # events on the bus before the poller drains the queue
 MAX_ROUNDS = 10_000
 DYNAMODB_WRITES = ("PutItem", "TransactWriteItems", "UpdateItem", "DeleteItem", "BatchWriteItem")
+# The traffic the log stream's batching window (template.yaml) is chosen for: a contact centre
+# deciding a million interactions a day. The bench hands the stream to its function as often as that
+# window would at this rate, whatever the bench's own pace.
+EVENTS_PER_DAY = 1_000_000
+
+
+def stream_batch_events(events_per_day: int = EVENTS_PER_DAY) -> float:
+    """Events one stream batch holds in production: the log stream mapping's
+    MaximumBatchingWindowInSeconds x the event rate (at least one event, at most its BatchSize)."""
+    from infra.local import streams
+
+    (source,) = [s for s in streams.stream_sources() if s.table == "DecisionLogTable"]
+    return max(1.0, min(float(source.batch_size), source.batching_window * events_per_day / 86_400))
+
+
+@dataclass
+class StreamWindow:
+    """When the bench drains the log's stream: once the decide batches since the last drain hold a
+    batching window's worth of events (stream_batch_events), the remainder carried over, so the
+    stream batches average what the window sees in production. The bench's events are spread over
+    MEASURED_DAYS, so a batch of them spans days where production's spans seconds (one day)."""
+
+    events: float = field(default_factory=stream_batch_events)
+    waiting: float = 0.0  # events toward the next drain, with what the last one left over
+    undrained: int = 0  # events decided since the last drain
+    drains: int = 0
+
+    def add(self, events: int) -> bool:
+        """`events` more were decided; True when the stream is to be drained now."""
+        self.waiting += events
+        self.undrained += events
+        if self.waiting + 1e-9 < self.events:
+            return False
+        self.waiting = max(0.0, self.waiting - self.events)
+        self.undrained = 0
+        self.drains += 1
+        return True
+
+    def flush(self) -> bool:
+        """The end of a run: True if decided events still wait to be drained."""
+        undrained, self.undrained, self.waiting = self.undrained > 0, 0, 0.0
+        return undrained
 
 
 @dataclass(frozen=True)
@@ -81,7 +126,7 @@ class PopulationResult:
     attempts: int  # HTTP attempts of those calls (more than calls means retries)
     ms_per_call: dict[str, float]
     put_events_entries: int
-    put_events_needed: int  # sum over batches of ceil(entries published by the batch / 10)
+    put_events_needed: int  # sum over decide and stream batches of ceil(entries published by the batch / 10)
     published: dict[str, int]  # detail-type -> entries the product published
     bytes_per_event: float
     handler_seconds: float
@@ -385,9 +430,12 @@ def _replay(
     every message it holds on each send, so a queue of a thousand would time moto, not the product)."""
     run: Counter[str] = Counter()
     seconds = 0.0
+    cadence = StreamWindow()
     for start in range(0, len(details), window):
         _put_on_bus(bench, details[start : start + window])
-        seconds += _drain(bench, run, stream)
+        seconds += _drain(bench, run, stream, cadence)
+    if stream is not None and cadence.flush():
+        seconds += _drain_stream(bench, run, stream)
     run["redelivered"] = run["records"] - len(details)
     return {**run, "seconds": seconds}
 
@@ -410,11 +458,29 @@ def _put_on_bus(bench: Emulator, details: list[dict[str, Any]]) -> None:
             raise RuntimeError(f"EventBridge refused {answer['FailedEntryCount']} events")
 
 
-def _drain(bench: Emulator, run: Counter[str], stream: LogStream | None = None) -> float:
+def _drain_stream(bench: Emulator, run: Counter[str], stream: LogStream) -> float:
+    """The log stream's function on everything committed since the last drain (one batch while it
+    is at most the mapping's BatchSize), its requests labelled LOG_STREAM; returns its seconds."""
+    entries_before = bench.product.entries[("events", "PutEvents")]
+    bench.product.label = LOG_STREAM
+    try:
+        took = stream.drain()
+    finally:
+        bench.product.label = None
+    run["stream_invocations"] += took.count
+    # PutEvents takes ten entries a request: what the stream batch published needs ceil(entries / 10).
+    run["put_events_needed"] += -(-(bench.product.entries[("events", "PutEvents")] - entries_before) // 10)
+    return took.seconds
+
+
+def _drain(
+    bench: Emulator, run: Counter[str], stream: LogStream | None = None, cadence: StreamWindow | None = None
+) -> float:
     """Lambda's SQS event source: receive up to ten, invoke the handler, delete what succeeded, make
-    failed records visible again at once; then, when the log has a stream, its function on what the
-    batch committed (a stream batch of about ten records: what a 1-second batching window sees at
-    ~1 million events a day). Returns the seconds spent in the handlers."""
+    failed records visible again at once; then, when the log has a stream and `cadence` says a
+    batching window is full (StreamWindow: ~58 events at 1 million a day and a 5 s window; without
+    a cadence, after every batch), its function on what was committed meanwhile. Returns the
+    seconds spent in the handlers."""
     from functions.decide.app import handler
     from infra.lambda_runtime import LambdaContext, acknowledge, receive_batch, sqs_event
 
@@ -428,17 +494,11 @@ def _drain(bench: Emulator, run: Counter[str], stream: LogStream | None = None) 
         started = time.perf_counter()
         response = handler(sqs_event(messages, arn, REGION), LambdaContext("decide"))
         seconds += time.perf_counter() - started
-        if stream is not None:
-            bench.product.label = LOG_STREAM
-            try:
-                took = stream.drain()
-            finally:
-                bench.product.label = None
-            seconds += took.seconds
-            run["stream_invocations"] += took.count
-        run["batches"] += 1
         # PutEvents takes ten entries a request: what this batch published needs ceil(entries / 10).
         run["put_events_needed"] += -(-(bench.product.entries[("events", "PutEvents")] - entries_before) // 10)
+        if stream is not None and (cadence is None or cadence.add(len(messages))):
+            seconds += _drain_stream(bench, run, stream)
+        run["batches"] += 1
         run["records"] += len(messages)
         acknowledge(bench.sqs, url, messages, response)
         failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
@@ -462,8 +522,15 @@ def _ledger_sizes(bench: Emulator, customer_ids: list[str]) -> list[tuple[int, i
         answer = bench.dynamodb.batch_get_item(RequestItems={table: {"Keys": keys, "ConsistentRead": True}})
         for item in answer["Responses"].get(table, []):
             entries = len(item.get("followups", {}).get("L", []))
-            sizes.append((entries, len(json.dumps(item, separators=(",", ":")))))
+            sizes.append((entries, len(json.dumps(item, separators=(",", ":"), default=_base64))))
     return sizes or [(0, 0)]
+
+
+def _base64(value: Any) -> str:
+    """A binary attribute as DynamoDB JSON carries it."""
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode()
+    raise TypeError(f"not JSON: {type(value).__name__}")
 
 
 @contextlib.contextmanager

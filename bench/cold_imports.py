@@ -11,7 +11,9 @@ round by round (see `measure`). The interpreters see what a Lambda cold start se
   deployed), but no AWS credentials or endpoint: nothing at import may need them.
 
 `python -m bench.cold_imports` prints the table; `--importtime MODULE` prints `-X importtime`'s
-heaviest imports of one module, to see what a handler pulls in.
+heaviest imports of one module, to see what a handler pulls in; `--instructions` counts the
+instructions each import executes instead (valgrind), the same on a busy machine as on a quiet one:
+for comparing two trees (`--source`) while others load the machine. The goal is judged on CPU time.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -85,6 +88,46 @@ def cold_seconds(statement: str, root: Path = ROOT) -> tuple[float, float]:
         raise RuntimeError(f"{statement!r} failed in a fresh interpreter:\n{done.stderr}")
     wall, cpu = done.stdout.strip().splitlines()[-1].split()
     return float(wall), float(cpu)
+
+
+def instructions(statement: str, root: Path = ROOT) -> int:
+    """Instructions a fresh interpreter executes for `statement`, its own start-up left out
+    (valgrind's callgrind, Ir). Unlike CPU time, a busy machine does not change it; it does not
+    see what an instruction costs (a cache miss, a page fault), and runs ~50 times slower."""
+    if shutil.which("valgrind") is None:
+        raise RuntimeError("--instructions needs valgrind (apt-get install valgrind)")
+
+    def counted(code: str) -> int:
+        done = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-c", code],
+            cwd=root,
+            env=lambda_environment(root),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=900,
+        )
+        found = re.search(r"Collected : (\d+)", done.stderr)
+        if done.returncode != 0 or found is None:
+            raise RuntimeError(f"{code!r} failed under valgrind:\n{done.stderr[-2000:]}")
+        return int(found.group(1))
+
+    return counted(statement) - counted("pass")
+
+
+def instruction_table(source: Path = ROOT) -> str:
+    """Per handler: the instructions of its cold import and their ratio to the baseline's."""
+    modules = handler_modules(source)
+    with task_root(source) as root:
+        base = instructions(BASELINE, root)
+        lines = [
+            "Cold import of each handler, in instructions executed (valgrind; one run each: they do not vary)",
+            f"   {'boto3 + Powertools Logger, Metrics, Tracer':<48} {base / 1e6:7.0f} M    1.00x",
+        ]
+        for logical, module in modules.items():
+            count = instructions(f"import {module}", root)
+            lines.append(f"   {module:<48} {count / 1e6:7.0f} M   {count / base:5.2f}x   ({logical})")
+    return "\n".join(lines)
 
 
 def handler_modules(source: Path = ROOT) -> dict[str, str]:
@@ -181,10 +224,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--importtime", metavar="MODULE", help="show the heaviest imports of one module instead")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--instructions", action="store_true", help="count instructions (valgrind) instead")
     parser.add_argument("--source", type=Path, default=ROOT, help="the tree to measure (default: this checkout)")
     args = parser.parse_args(argv)
     if args.importtime:
         print(importtime(args.importtime, args.top))
+        return 0
+    if args.instructions:
+        print(instruction_table(args.source))
         return 0
     result = measure(args.repeats, args.source)
     print(table(result))

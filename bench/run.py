@@ -227,8 +227,10 @@ def notes(results: Sequence[aws_path.PopulationResult]) -> list[str]:
         "    Governor (fresh per batch of 10: one prefetch, one decide per event) with the event clock; counters reset",
         "    after it (with a log stream, its records are passed over: the history is not announced). Measured",
         "    events close over the next 100 days, also decided with the event clock; with a log stream, its function",
-        "    runs after each decide batch on what the batch committed (a stream batch of about ten records: what a",
-        "    1-second batching window sees at ~1 million events a day), its requests labelled `:log-stream`.",
+        "    runs on what was committed once the decide batches since the last drain hold one batching window of",
+        f"    events at ~1 million a day (template.yaml's window: ~{aws_path.stream_batch_events():.0f} events a",
+        "    stream batch), its requests labelled `:log-stream`; the events span days, so a stream batch touches",
+        "    several days' counters (one in production).",
         "  - time in AWS calls is moto's (plus botocore's) and grows with item size; the ledger keeps a year of",
         "    follow-ups (Policy.ledger_retention), so its size is bounded by the caps, not by the history length.",
     ]
@@ -485,6 +487,7 @@ def cost_table(r: naive.CostResult, levels: Sequence[naive.HistoryLevel], second
         "       Powertools idempotency = conditional PutItem INPROGRESS + UpdateItem COMPLETED with the result;",
         "       its release: GetItem the log entry, Query the history, re-check, UpdateItem history + log, PutEvents",
         *(f"     - {line}" for line in naive.INDEX_NOTES),
+        *(f"     - {line}" for line in naive.STREAM_NOTES),
         "     - SQS requests are counted from the batches (EventBridge rule SendMessage per event, ReceiveMessage and",
         "       DeleteMessageBatch per batch of 10), the same for both; empty polls, storage, logs, X-Ray not priced;",
         "       Scheduler API calls (Create/DeleteSchedule) are free, each schedule fired is priced; stream reads by",
@@ -518,6 +521,7 @@ def cost_json(r: naive.CostResult, levels: Sequence[naive.HistoryLevel], seconds
         "held_follow_ups_fired": r.held if r.lifecycle else None,
         "same_settlements": r.same_settlements if r.lifecycle else None,
         "naive_indexes": " ".join(naive.INDEX_NOTES),
+        "stream_batches": " ".join(naive.STREAM_NOTES),
         "ours": r.ours.as_json(),
         "naive": r.naive.as_json(),
         "ratio_naive_to_ours": {

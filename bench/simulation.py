@@ -312,15 +312,16 @@ class Log:
     details: list[dict[str, Any]]  # the events, as upstream sent them, in time order
 
 
-def make_log(events: int, days: int = DAYS, seed: int = 29) -> Log:
-    """The log items the default policy leaves for `events` interactions of ~events/3 customers over `days`."""
+def make_log(events: int, days: int = DAYS, seed: int = 29, start: datetime = START) -> Log:
+    """The log items the default policy leaves for `events` interactions of ~events/3 customers over
+    `days` from `start`."""
     rng = random.Random(seed)
     customers = max(1, events // EVENTS_PER_CUSTOMER)
     zones = [workload.customer_zone(rng) for _ in range(customers)]
     found = []
     for n in range(events):
         customer = rng.randrange(customers)
-        closed_at = START + timedelta(seconds=rng.uniform(0, days * 86400 - 3600))
+        closed_at = start + timedelta(seconds=rng.uniform(0, days * 86400 - 3600))
         cid = f"sim-cust-{customer:06d}"
         found.append((closed_at, workload.detail(rng, f"sim-{n}", cid, closed_at, zones[customer])))
     found.sort(key=lambda pair: pair[0])
@@ -330,7 +331,7 @@ def make_log(events: int, days: int = DAYS, seed: int = 29) -> Log:
     logged: dict[str, tuple[int, Decision]] = {}  # pending decision_id -> its item's index, and it
     held: list[tuple[datetime, str, Decision]] = []  # pending follow-ups by send time: their schedules
     actions: Counter[str] = Counter()
-    end = START
+    end = start
 
     def settle(decision_id: str, state: State, reason: CancelReason | None, at: datetime) -> None:
         """The log entry's lifecycle attributes updated in place, as the product does (not `doc`)."""
@@ -386,7 +387,11 @@ def measure(
     log = make_log(events, days)
     generate_seconds = time.perf_counter() - started
     items, now = log.items, log.end + timedelta(minutes=1)
-    job = simulation.plan({"policy": candidate_document(), "days": days}, default_policy(), now)
+    # The generated log is sharded by customer from its first day, as a log written since that
+    # deploy is: each partition reads its own shard of a day (not every shard, as for older days).
+    job = simulation.plan(
+        {"policy": candidate_document(), "days": days}, default_policy(), now, sharded_since=START.date()
+    )
 
     # Every k-th item, so a smaller log still spans all the days.
     subset = [items[i * events // read_events] for i in range(read_events)]

@@ -1,5 +1,6 @@
 """Part 4, continued: a simulation job's partitions, one at a time and side by side, and what the
-measured rates mean for the largest contact centre the issue names (30 days of 1 million events a day).
+measured rates mean for the largest contact centre the issue names (30 days of 1 million events a
+day), partitioned as the job's plan partitions that window (sub-partitions of each day shard).
 
 Each partition is shared.usecases.simulation.run_partitions over one customer partition, exactly
 the work the SimulationPartitionFunction does (ItemsReader answers the same Queries from memory, so
@@ -16,7 +17,7 @@ import multiprocessing
 import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from shared.adapters.log_replay import ItemsReader
@@ -25,12 +26,16 @@ from shared.usecases import simulation
 # The arithmetic's assumptions, said where they are used (README "Simulation at scale").
 EVENTS_PER_DAY = 1_000_000
 DAYS = 30
-LAMBDA_MEMORY_MB = 1769  # one full vCPU: the rate measured here on one core applies
-LAMBDA_TIMEOUT_SECONDS = 900  # a partition function's hard limit
-MAP_CONCURRENCY = 16  # the Distributed Map's MaxConcurrency in template.yaml: every partition at once
+# The partition function as template.yaml deploys it (the plan sizes partitions to it; a test holds
+# them equal): 1,769 MB is one full vCPU, so the rate measured here on one core applies.
+LAMBDA_MEMORY_MB = simulation.PARTITION_MEMORY_MB
+LAMBDA_TIMEOUT_SECONDS = simulation.PARTITION_TIMEOUT_SECONDS  # a partition function's hard limit
+MAP_CONCURRENCY = 64  # the Distributed Map's MaxConcurrency: template.yaml's SimulationMaxConcurrency default
 QUERY_MS = 10.0  # a by-customer Query round trip from Lambda, ASSUMED (DynamoDB's single-digit ms)
 PAGE_MS = 100.0  # a 1 MB day-shard Query page, ASSUMED generous, as the bench's verdicts assume
 EVENTS_PER_CUSTOMER = 3  # as the bench's log: ~3 events per customer per month
+SPLIT = 2  # sub-partitions per shard of the measured split plan: what 30 x 1 M needs
+MEMORY_FLAG = 0.8  # the bench flags a partition holding more than this share of its function's memory
 
 _READER: ItemsReader | None = None
 
@@ -61,10 +66,20 @@ class ScaleOut:
     alone_seconds: list[float]  # each partition alone, in this process
     alone_events: list[int]
     pool_seconds: float  # all partitions in the pool, wall time
+    # The same log planned with each shard split in SPLIT sub-partitions, each partition alone: a
+    # sub-partition reads its whole shard and drops the other customers, which costs it work.
+    split_sub_partitions: int = 0
+    split_seconds: list[float] = field(default_factory=list)
+    split_events: list[int] = field(default_factory=list)
 
     @property
     def per_partition_events_per_second(self) -> float:
         return statistics.median(e / s for e, s in zip(self.alone_events, self.alone_seconds, strict=True) if s)
+
+    @property
+    def split_events_per_second(self) -> float | None:
+        pairs = [e / s for e, s in zip(self.split_events, self.split_seconds, strict=True) if s]
+        return statistics.median(pairs) if pairs else None
 
     @property
     def serial_seconds(self) -> float:
@@ -75,40 +90,58 @@ class ScaleOut:
         return self.serial_seconds / self.pool_seconds if self.pool_seconds else 0.0
 
     def at_scale(self, item_bytes: float, mb_per_event: float, prices: Any) -> dict[str, Any]:
-        """30 days of 1 million events a day as a job on Lambda, from this run's rates."""
-        events = EVENTS_PER_DAY * DAYS
-        customers = events // EVENTS_PER_CUSTOMER
-        per_partition = events / self.partitions
-        work_seconds = per_partition / self.per_partition_events_per_second
-        items_per_page = max(1, int(1_000_000 // item_bytes))
-        day_pages = events / items_per_page
-        # One by-customer Query per customer (warm-up history), on the reader's threads.
+        """30 days of 1 million events a day as a job on Lambda, from this run's rates, partitioned
+        as the job's plan would partition it (shared.usecases.simulation.sized, from the window's
+        daily totals): each day shard split into sub-partitions so that no partition holds more
+        than max_events_per_partition()."""
         from shared.adapters.log_replay import THREADS
 
-        read_seconds = (customers / self.partitions * QUERY_MS / THREADS + day_pages / self.partitions * PAGE_MS) / 1000
+        events = EVENTS_PER_DAY * DAYS
+        customers = events // EVENTS_PER_CUSTOMER
+        subs = simulation.sub_partitions_for(events)
+        partitions = simulation.PARTITIONS * subs
+        per_partition = events / partitions
+        # The rate of sub-partitions where the plan splits shards (it pays for dropping the others).
+        rate = (self.split_events_per_second if subs > 1 else None) or self.per_partition_events_per_second
+        work_seconds = per_partition / rate
+        items_per_page = max(1, int(1_000_000 // item_bytes))
+        # A sub-partition reads every page of its day shard and keeps its customers: the day pages
+        # are read `subs` times over, while the warm-up Queries (one per customer) divide.
+        shard_pages = events / simulation.PARTITIONS / items_per_page
+        read_seconds = (customers / partitions * QUERY_MS / THREADS + shard_pages * PAGE_MS) / 1000
         partition_seconds = work_seconds + read_seconds
-        waves = -(-self.partitions // MAP_CONCURRENCY)
-        gb_seconds = self.partitions * partition_seconds * LAMBDA_MEMORY_MB / 1024
-        # Reads: eventually consistent Queries, 0.5 RRU per 4 KB started; the day pages' items add up.
-        rru = customers * 0.5 + events * item_bytes / 4096 * 0.5
+        waves = -(-partitions // MAP_CONCURRENCY)
+        gb_seconds = partitions * partition_seconds * LAMBDA_MEMORY_MB / 1024
+        # Reads: eventually consistent Queries, 0.5 RRU per 4 KB started; the day pages' items add
+        # up, once per sub-partition (a filter on the customer would be billed the same).
+        day_rru = events * item_bytes / 4096 * 0.5
+        rru = customers * 0.5 + day_rru * subs
         cost = {
             "lambda_duration_usd": gb_seconds * prices.lambda_gb_second,
             "dynamodb_reads_usd": rru * prices.dynamodb_rru_per_million / 1e6,
-            "step_functions_usd": (self.partitions + 6) * 0.000025,  # state transitions, Standard, list price
+            "step_functions_usd": (partitions + 6) * 0.000025,  # state transitions, Standard, list price
         }
-        memory_mb = per_partition * mb_per_event
+        memory_mb = per_partition * mb_per_event  # measured bytes per decoded decision x events held
+        share = memory_mb * 1e6 / (LAMBDA_MEMORY_MB * 2**20)
         return {
             "events": events,
             "customers": customers,
             "partition_memory_mb": memory_mb,
-            "fits_lambda_memory": memory_mb <= LAMBDA_MEMORY_MB * 0.8,
-            "partitions": self.partitions,
+            "partition_memory_share": share,
+            "planned_memory_share": simulation.MEMORY_SHARE,
+            "fits_lambda_memory": share <= MEMORY_FLAG,
+            "partitions": partitions,
+            "sub_partitions": subs,
+            "max_events_per_partition": simulation.max_events_per_partition(),
             "events_per_partition": per_partition,
+            "events_per_second_per_partition": rate,
             "partition_function_seconds": work_seconds,
             "partition_read_seconds_assumed": read_seconds,
             "partition_seconds": partition_seconds,
             "fits_lambda_timeout": partition_seconds <= LAMBDA_TIMEOUT_SECONDS,
+            "waves": waves,
             "wall_seconds": waves * partition_seconds,
+            "day_read_multiplier": subs,
             "cost_usd": {**cost, "total": sum(cost.values())},
             "assumptions": {
                 "lambda_memory_mb": LAMBDA_MEMORY_MB,
@@ -131,6 +164,12 @@ class ScaleOut:
             "pool_seconds": self.pool_seconds,
             "scale_out": self.speed_up,
             "scale_out_ideal": float(self.workers),
+            "split": {
+                "sub_partitions": self.split_sub_partitions,
+                "partitions": len(self.split_events),
+                "per_partition_events_per_second": self.split_events_per_second,
+                "ratio_to_unsplit": (self.split_events_per_second or 0) / self.per_partition_events_per_second,
+            },
         }
 
 
@@ -146,11 +185,20 @@ def measure(items: list[dict[str, Any]], job: simulation.JobPlan, workers: int =
         pool_seconds = time.perf_counter() - started
     if sorted(e for _, e, _ in done) != sorted(e for _, e, _ in alone):
         raise RuntimeError("the pool's partitions replayed other events than the partitions alone")
+    events = sum(e for _, e, _ in alone)
+    split = simulation.sized(job, events, max(1, -(-events // (simulation.PARTITIONS * SPLIT))))
+    split_plan = split.as_json()
+    halves = [_partition(split_plan, p) for p in range(split.partitions)]
+    if sum(e for _, e, _ in halves) != events:
+        raise RuntimeError("the sub-partitions replayed other events than the partitions")
     return ScaleOut(
         partitions=job.partitions,
         workers=workers,
-        events=sum(e for _, e, _ in alone),
+        events=events,
         alone_seconds=[s for _, _, s in alone],
         alone_events=[e for _, e, _ in alone],
         pool_seconds=pool_seconds,
+        split_sub_partitions=split.sub_partitions,
+        split_seconds=[s for _, _, s in halves],
+        split_events=[e for _, e, _ in halves],
     )

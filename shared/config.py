@@ -57,7 +57,7 @@ class Settings(BaseModel):
     # Simulation jobs (the policy API starts them; the job's own functions run them).
     simulation_jobs_table: str | None = None
     simulation_state_machine_arn: str | None = None
-    simulation_max_concurrency: int = Field(default=16, ge=1, le=1000)
+    simulation_max_concurrency: int = Field(default=64, ge=1, le=1000)
 
 
 def from_environment(environ: dict[str, str] | None = None) -> Settings:

@@ -6,9 +6,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING
 
-from shared import config
 from shared.adapters.clock import Clock, WallClock
-from shared.config import settings
 from shared.domain.errors import ConfigurationError
 
 # Each factory imports what it builds, at its first call: a handler's cold start imports the
@@ -24,6 +22,7 @@ if TYPE_CHECKING:
     from shared.adapters.stats import Stats
     from shared.adapters.store import DynamoStore
     from shared.adapters.tokens import TokenSigner
+    from shared.config import Settings
     from shared.usecases.announce import Announcer
     from shared.usecases.decide import DecideUseCase, Governor
     from shared.usecases.log_stream import LogStreamUseCase
@@ -32,6 +31,14 @@ if TYPE_CHECKING:
     from shared.usecases.simulation_job import SimulationJobService
 
 _clock: Clock = WallClock()
+
+
+def settings() -> Settings:
+    """The environment's settings (shared.config), imported at the first factory call: its pydantic
+    model is then built when the first invocation needs it, not at a cold import."""
+    from shared.config import settings as read  # noqa: PLC0415
+
+    return read()
 
 
 @cache
@@ -200,6 +207,8 @@ def current_clock() -> Clock:
 
 def reset() -> None:
     """Forget everything built from the environment (tests change it between cases)."""
+    from shared import config  # noqa: PLC0415
+
     config.settings.cache_clear()
     store.cache_clear()
     publisher.cache_clear()

@@ -137,7 +137,12 @@ def test_the_simulation_benchmark_replays_every_logged_event_under_both_policies
     assert result.scale is not None and result.scale.events == 500
     assert result.scale.pool_seconds > 0 and result.scale.per_partition_events_per_second > 0
     big = result.as_json()["at_scale_30_days_of_1m_a_day"]
-    assert big["events"] == 30_000_000 and big["partitions"] == result.scale.partitions
+    assert big["events"] == 30_000_000 and big["partitions"] == 16 * big["sub_partitions"] > result.scale.partitions
+    # partitioned as the job's plan partitions that window: none over its planned share of memory
+    assert big["events_per_partition"] <= big["max_events_per_partition"]
+    # at the rate measured for sub-partitions: the same log split in 2 per shard, every event once
+    assert result.scale.split_sub_partitions == 2 and sum(result.scale.split_events) == 500
+    assert big["events_per_second_per_partition"] == result.scale.split_events_per_second
     assert big["wall_seconds"] >= big["partition_seconds"] > 0 and big["cost_usd"]["total"] > 0
 
 

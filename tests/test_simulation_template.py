@@ -108,3 +108,22 @@ def test_the_policy_api_may_start_the_job_and_nothing_else_of_the_state_machine(
         if action.startswith("states:")
     ]
     assert granted == [("states:StartExecution", {"Ref": "SimulationStateMachine"})]
+
+
+def test_the_plan_sizes_partitions_to_the_partition_function_it_runs_on() -> None:
+    from shared.usecases import simulation
+
+    # Given the partition function as deployed: the plan's sizing assumes its memory and timeout
+    function = RESOURCES["SimulationPartitionFunction"]["Properties"]
+    assert function["MemorySize"] == simulation.PARTITION_MEMORY_MB
+    assert function["Timeout"] == simulation.PARTITION_TIMEOUT_SECONDS
+    # And the plan step may read the daily totals it sizes the plan from (one Query a day)
+    role = RESOURCES["SimulationJobFunctionRole"]["Properties"]["Policies"]
+    granted = [
+        (action, s["Resource"])
+        for p in role
+        for s in p["PolicyDocument"]["Statement"]
+        for action in s["Action"]
+        if s["Resource"] == {"Fn::GetAtt": ["StatsTable", "Arn"]}
+    ]
+    assert granted == [("dynamodb:Query", {"Fn::GetAtt": ["StatsTable", "Arn"]})]

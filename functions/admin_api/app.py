@@ -23,7 +23,7 @@ from shared.api.http import caller, documented, install_error_handlers
 from shared.api.routing import DecodedPathResolver
 from shared.domain.decision import Action, Decision, Reason, State
 from shared.domain.errors import InvalidInput, NotFound
-from shared.domain.events import Channel, CustomerId
+from shared.domain.interaction import Channel
 
 if TYPE_CHECKING:
     from shared.adapters.log_queries import DecisionQuery
@@ -101,6 +101,9 @@ def decision_query(
 @cache
 def customer_id_adapter() -> TypeAdapter[str]:
     """Built once, at the first check (a TypeAdapter builds its schema when made)."""
+    # The event contract is imported here, not at the cold import: this API reads decisions.
+    from shared.domain.events import CustomerId  # noqa: PLC0415
+
     return TypeAdapter(CustomerId)
 
 

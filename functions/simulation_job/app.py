@@ -1,7 +1,8 @@
 """A simulation job's own steps, invoked by its state machine (SimulationStateMachine) with
 `{"step": "plan" | "merge" | "fail", "job_id": ...}` (shared.usecases.simulation_job).
 
-    plan   -> {"plan", "partitions": [0..15], "max_concurrency"}: the Distributed Map's items
+    plan   -> {"plan", "partitions": [0..16 x sub-partitions - 1], "max_concurrency"}: the Distributed
+              Map's items (the plan sized to the window's events by the stats table's daily totals)
     merge  -> the answer stored on the job (every partition's counts merged)
     fail   -> the job marked failed with the error the state machine caught ({"Error", "Cause"})
 
@@ -30,7 +31,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(job_id=job_id, step=step)
     jobs = wiring.simulation_job()
     if step == "plan":
-        return jobs.plan_step(job_id, settings().simulation_max_concurrency)
+        # The stats table's daily totals size the plan: a large log gets more, smaller partitions.
+        return jobs.plan_step(job_id, settings().simulation_max_concurrency, wiring.stats())
     if step == "merge":
         answer = jobs.merge_step(job_id)
     elif step == "fail":

@@ -49,6 +49,7 @@ class StreamSource:
     handler: str  # module.function
     timeout: float
     batch_size: int
+    batching_window: float  # MaximumBatchingWindowInSeconds (locally a drain hands what is there)
     retries: int  # MaximumRetryAttempts (-1: until the records expire)
     on_failure: str | None  # logical id of the on-failure queue
 
@@ -81,6 +82,7 @@ def stream_sources() -> list[StreamSource]:
                     handler=props["Handler"],
                     timeout=float(props.get("Timeout", default_timeout)),
                     batch_size=int(spec.get("BatchSize", 100)),
+                    batching_window=float(spec.get("MaximumBatchingWindowInSeconds", 0)),
                     retries=int(spec.get("MaximumRetryAttempts", -1)),
                     on_failure=(queue[0] if isinstance(queue, list) else queue.split(".")[0]) if queue else None,
                 )

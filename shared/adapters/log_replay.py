@@ -1,10 +1,14 @@
 """Reading the decision log back for a simulation: a partition's decisions of a window, and the
 history of its customers before it. Indexes only, never a scan.
 
-- Decisions of the window: index `by-day` (day_shard, decided_at), shard p of each day for
-  partition p (decision_log.day_shard hashes the customer). Days before
-  decision_log.CUSTOMER_SHARDED_SINCE were sharded by decision id: for those, every shard of the
-  day is read and only the partition's customers are kept.
+- Decisions of the window: index `by-day` (day_shard, decided_at), shard p % 16 of each day for
+  partition p (decision_log.day_shard hashes the customer). A plan of a large log splits each shard
+  into `sub_partitions` by a finer hash of the customer (`partition_of`): partition p is then the
+  customers of shard p % 16 whose sub-partition is p // 16; it reads its shard's pages of each day
+  and keeps its own customers, dropped by their id before anything else of the item is decoded (so
+  a partition's memory divides by the sub-partitions while its day reads repeat once per
+  sub-partition). Days before decision_log.CUSTOMER_SHARDED_SINCE were sharded by decision id: for
+  those, every shard of the day is read and only the partition's customers are kept.
 - History (`histories`): one Query per customer on index `by-customer` over [warm-up start,
   window end): the approvals before the window (to warm the ledger), the outcome records and the
   admin records (opt-outs set and lifted). Outcome and admin records have no day shard, so the
@@ -16,6 +20,7 @@ Items are decoded without validating a Decision model per item: only what a repl
 
 from __future__ import annotations
 
+import hashlib
 import json
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -40,16 +45,30 @@ _CHANNELS = {c.value: c for c in Channel}
 _OUTCOMES = {o.value: o for o in Outcome}
 
 
+def partition_of(customer_id: str, sub_partitions: int = 1) -> int:
+    """The customer's partition when each day shard is split in `sub_partitions`: its shard
+    (decision_log.customer_shard, the low part of the hash) + 16 x its sub-partition (the hash's
+    higher part, independent of the shard). With 1 sub-partition it is the customer's shard."""
+    if sub_partitions == 1:
+        return decision_log.customer_shard(customer_id)
+    # The same digest as customer_shard (a test holds them together), hashed once per item read.
+    digest = int(hashlib.sha256(customer_id.encode()).hexdigest(), 16)
+    shard, higher = digest % decision_log.DAY_SHARDS, digest // decision_log.DAY_SHARDS
+    return shard + decision_log.DAY_SHARDS * (higher % sub_partitions)
+
+
 @dataclass(frozen=True)
 class DayRead:
     """One Query stream: a day's shard, the window's part of that day, and whether every
-    customer it returns belongs to the partition (or must be checked, days sharded by decision)."""
+    customer it returns belongs to the partitions read (or must be checked: days sharded by
+    decision, or a shard split into sub-partitions)."""
 
     day: date
     shard: int
     start: datetime
     end: datetime
-    keep: frozenset[int] | None = None  # customer shards to keep; None keeps every item
+    keep: frozenset[int] | None = None  # partitions (partition_of) to keep; None keeps every item
+    sub_partitions: int = 1
 
     def request(self, table: str) -> dict[str, Any]:
         return {
@@ -65,22 +84,33 @@ class DayRead:
 
 
 def day_reads(
-    start: datetime, end: datetime, partitions: Iterable[int], sharded_since: date = decision_log.CUSTOMER_SHARDED_SINCE
+    start: datetime,
+    end: datetime,
+    partitions: Iterable[int],
+    sharded_since: date = decision_log.CUSTOMER_SHARDED_SINCE,
+    sub_partitions: int = 1,
 ) -> list[DayRead]:
-    """The Queries that return exactly the decisions of these partitions' customers in [start, end]."""
+    """The Queries that return exactly the decisions of these partitions' customers in [start, end]
+    (partition p: shard p % 16, sub-partition p // 16 of `sub_partitions`)."""
+    shards = decision_log.DAY_SHARDS
     wanted = frozenset(partitions)
-    every = wanted == frozenset(range(decision_log.DAY_SHARDS))
+    every = wanted == frozenset(range(shards * sub_partitions))
+    by_shard: dict[int, set[int]] = {}
+    for p in wanted:
+        by_shard.setdefault(p % shards, set()).add(p)
     reads = []
     day = start.date()
     while day <= end.date():
         first = max(start, datetime.combine(day, datetime.min.time(), UTC))
         last = min(end, datetime.combine(day + timedelta(days=1), datetime.min.time(), UTC) - timedelta(microseconds=1))
         if every:
-            reads += [DayRead(day, s, first, last) for s in range(decision_log.DAY_SHARDS)]
+            reads += [DayRead(day, s, first, last) for s in range(shards)]
         elif day >= sharded_since:
-            reads += [DayRead(day, s, first, last) for s in sorted(wanted)]
+            for s, mine in sorted(by_shard.items()):
+                whole = len(mine) == sub_partitions  # every sub-partition of the shard: keep all
+                reads.append(DayRead(day, s, first, last, None if whole else frozenset(mine), sub_partitions))
         else:
-            reads += [DayRead(day, s, first, last, keep=wanted) for s in range(decision_log.DAY_SHARDS)]
+            reads += [DayRead(day, s, first, last, wanted, sub_partitions) for s in range(shards)]
         day += timedelta(days=1)
     return reads
 
@@ -109,8 +139,8 @@ class LogReader(aws.AwsPort):
         def read(one: DayRead) -> list[LoggedDecision]:
             found = []
             for item in self._pages(one.request(self.table)):
-                customer = item["customer_id"]["S"]
-                if one.keep is None or decision_log.customer_shard(customer) in one.keep:
+                # The customer id first: another partition's item is dropped before it is decoded.
+                if one.keep is None or partition_of(item["customer_id"]["S"], one.sub_partitions) in one.keep:
                     found.append(decode(item))
             return found
 

@@ -5,6 +5,8 @@ progress counters, the estimate and the answer. One item per partition replayed
 (`item = "partition#03"`): its counts, written once. Every change is one conditional request:
 
 - create: PutItem if the job does not exist (a repeat finds the first one and compares);
+- start: the first plan step stores the plan sized to the log and its partitions if no step began
+  the job yet (a repeated step gets the first sizing);
 - record a partition: one transaction - the partition item if it is not there yet, and the job's
   counters added to while the job runs - so a retried partition never counts twice;
 - finish and fail: UpdateItem while the job runs, so the first end wins and a repeat changes nothing.
@@ -156,6 +158,33 @@ class SimulationJobs(aws.AwsPort):
         except ClientError as error:
             if _condition_failed(error):
                 return None
+            raise
+        return _from_item(answer["Attributes"])
+
+    def start_sized(self, job_id: str, now: datetime, plan: dict[str, Any], partitions: int) -> Job | None:
+        """The job's first plan step: when its execution began and the plan sized to its log (its
+        partitions with it), both only if no plan step began it before - a retried or repeated step
+        keeps the first sizing and gets the job as stored. None unless the job is running."""
+        try:
+            answer = self.client.update_item(
+                TableName=self.table,
+                Key=_key(job_id, JOB),
+                UpdateExpression="SET started_at = :now, #plan = :plan, #partitions = :partitions",
+                ConditionExpression=(
+                    "attribute_exists(job_id) AND #status = :running AND attribute_not_exists(started_at)"
+                ),
+                ExpressionAttributeNames={"#status": "status", "#plan": "plan", "#partitions": "partitions"},
+                ExpressionAttributeValues={
+                    ":now": {"S": format_utc(now)},
+                    ":running": {"S": RUNNING},
+                    ":plan": _packed(plan),
+                    ":partitions": {"N": str(partitions)},
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if _condition_failed(error):
+                return self.mark_started(job_id, now)  # begun already (or ended): as stored
             raise
         return _from_item(answer["Attributes"])
 

@@ -7,18 +7,20 @@ matches message text, and no stack trace ever reaches a caller.
 from __future__ import annotations
 
 import json
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.adapters.aws_errors import error_code, is_transient
 from shared.domain.errors import GovernorError, field_path
+
+if TYPE_CHECKING:
+    from botocore.exceptions import BotoCoreError, ClientError
 
 logger = Logger(child=True)
 
@@ -120,10 +122,11 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
         fields = getattr(error, "fields", None)
         return error_response(error.status, error.code, str(error), fields)
 
-    @app.exception_handler([ClientError, BotoCoreError])
     def _aws(error: ClientError | BotoCoreError) -> Response[Any]:
         # Classified by botocore's retry rules (throttling, 5xx/429, timeouts, connections): a
         # ParamValidationError or a missing resource is our fault, and a retry would not mend it.
+        from shared.adapters.aws_errors import error_code, is_transient  # noqa: PLC0415 - botocore: see _bug
+
         if is_transient(error):
             logger.warning("AWS call did not complete", extra={"aws_error": error_code(error)})
             return error_response(503, "TRY_AGAIN", "the service is busy; send the request again shortly")
@@ -132,6 +135,14 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
 
     @app.exception_handler(Exception)
     def _bug(error: Exception) -> Response[Any]:
+        # botocore's errors are told apart here, not registered by class: that would import
+        # botocore.exceptions at every cold start (issue 12, cold imports), and one can only have
+        # been raised once botocore has loaded it.
+        botocore_errors = sys.modules.get("botocore.exceptions")
+        if botocore_errors is not None and isinstance(
+            error, (botocore_errors.ClientError, botocore_errors.BotoCoreError)
+        ):
+            return _aws(error)
         # A fault of ours: logged with its trace, answered as JSON (API Gateway would say 502).
         logger.exception("request failed", extra={"error": type(error).__name__})
         return error_response(500, "INTERNAL", "an internal error occurred; it has been logged")

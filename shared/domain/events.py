@@ -9,12 +9,16 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from importlib import resources
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+# The enums live apart so the decision record can name them without this module (see there).
+from shared.domain.interaction import Channel, Outcome
+
+__all__ = ["Channel", "Outcome"]  # and everything defined below
 
 MAX_ATTRIBUTES_BYTES = 4096
 # Events stamped further ahead than this are refused: a clock that far off upstream
@@ -37,22 +41,6 @@ _PHONE_LIKE = (
     re.compile(r"[0-9]{3}[ .-][0-9]{3}[ .-][0-9]{4}"),
 )
 MAX_ATTRIBUTE_DEPTH = 32
-
-
-class Channel(StrEnum):
-    PHONE = "phone"
-    CHAT = "chat"
-    EMAIL = "email"
-    WEB = "web"
-    SOCIAL = "social"
-    IN_PERSON = "in_person"
-
-
-class Outcome(StrEnum):
-    RESOLVED = "resolved"
-    UNRESOLVED = "unresolved"
-    ESCALATED = "escalated"
-    ABANDONED = "abandoned"
 
 
 def _parse_rfc3339(value: Any) -> datetime:

@@ -6,7 +6,6 @@ and a test fails when the two drift apart.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import datetime
 from enum import StrEnum
@@ -14,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from shared.domain.decision import Action, format_utc
+from shared.domain.decision import Action, format_utc, sha256
 from shared.domain.events import MAX_CLOCK_SKEW, OpaqueId, Rfc3339
 
 MIN_SCORE = 0
@@ -129,7 +128,9 @@ def outcome_fingerprint(outcome: FollowUpOutcome) -> str:
     if outcome.score is not None:
         content["score"] = float(outcome.score)
     text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    # hashlib's digest, without importing hashlib (OpenSSL) at every cold start
+    digest: str = sha256(text.encode()).hexdigest()
+    return digest
 
 
 def json_schema() -> dict[str, Any]:

@@ -3,12 +3,15 @@ candidate policy, and compare. Nothing is written.
 
 The interface (JSON in, JSON out, so a job can carry it between Lambda invocations):
 
-    plan(request, current, now) -> JobPlan
+    plan(request, current, now, logged_events=None, max_events_per_partition=None) -> JobPlan
         request: {"policy": {...candidate document...}, "days": N, "sample_size": k}
         JobPlan.as_json(): {"days", "window_start", "window_end", "warm_up_start",
                             "current": {"version", "policy"}, "candidate": {"version": -1, "policy"},
-                            "partitions": 16, "sample_partition": 0, "sample_size",
-                            "sharded_since", "retention_days"}
+                            "partitions": 16 x sub_partitions, "sample_partition": 0, "sample_size",
+                            "sharded_since", "retention_days", "sub_partitions", "logged_events"}
+        Given the window's logged_events (the job's plan step counts them from the stats table's
+        daily totals), `sized` splits each day shard into sub-partitions so that no partition
+        holds more than max_events_per_partition() (below); 1 for a small log: the 16 of before.
     run_partition(plan, partition_index, reader, progress_callback=None) -> PartitionResult
         reader: shared.adapters.log_replay.LogReader(table, client=None) (Queries on 16 threads);
         progress_callback({"partitions": [p], "events", "customers", "events_replayed"}) once the
@@ -18,8 +21,8 @@ The interface (JSON in, JSON out, so a job can carry it between Lambda invocatio
         every partition exactly once: the answer of POST /policy/simulate (`days`, `seconds`: the
         partitions' own work unless given, and the fields below); refuses a missing partition.
     estimate(plan, results) -> dict
-        some partitions (SAMPLE_PARTITION: 1/16 of the customers by hash): the same answer with
-        every count scaled by 16/k, plus "estimate": {"partitions", "share_of_customers",
+        some partitions (SAMPLE_PARTITION: 1/partitions of the customers by hash): the same answer
+        with every count scaled by partitions/k, plus "estimate": {"partitions", "share_of_customers",
         "customers_replayed", "standard_error": {"current.by_action.survey": ...},
         "interval_95": {...: [low, high]}} (Horvitz-Thompson over customers sampled by hash).
     simulate_window(request, current, now, reader) -> dict
@@ -29,13 +32,17 @@ The interface (JSON in, JSON out, so a job can carry it between Lambda invocatio
 
 Partitions. decision_log.day_shard hashes the customer, so shard p of every day holds exactly
 the customers of partition p: a partition reads shard p of each day of the window (index
-by-day), then one Query per customer on index by-customer over [warm-up start, window end) for
-the customer's earlier approvals, outcome records and opt-out changes (admin records), and
-replays each customer, in time order, alone (shared.domain.replay). Partition results add up to
-the single-process result exactly (a test compares). Entries logged before customer sharding
-(days before decision_log.CUSTOMER_SHARDED_SINCE) were spread by decision id: for those days a
-partition reads every shard of the day and keeps its own customers, so nothing is missed; it
-only reads 16 times more for those days.
+by-day). A plan of a large log splits each shard by a finer hash of the customer
+(log_replay.partition_of): partition p is sub-partition p // 16 of shard p % 16; it reads that
+shard's pages and drops the other sub-partitions' customers by id before decoding (its memory
+divides, its day reads repeat per sub-partition, its warm-up Queries divide). Then one Query per
+customer on index by-customer over [warm-up start, window end) for the customer's earlier
+approvals, outcome records and opt-out changes (admin records), and each customer is replayed,
+in time order, alone (shared.domain.replay). Partition results add up to the single-process
+result exactly (a test compares). Entries logged before customer sharding (days before
+decision_log.CUSTOMER_SHARDED_SINCE) were spread by decision id: for those days a partition reads
+every shard of the day and keeps its own customers, so nothing is missed; it only reads 16 times
+more for those days.
 
 The window is whole UTC days, as `governor stats` counts them: from 00:00 UTC of the day `days`
 days ago to now. Warm-up: the ledgers start the window as production had them, built from the
@@ -83,8 +90,22 @@ from shared.domain.replay import (
     standard_error,
 )
 
-PARTITIONS = decision_log.DAY_SHARDS
-SAMPLE_PARTITION = 0  # the deterministic customer sample: 1/16 of the customers, by hash
+PARTITIONS = decision_log.DAY_SHARDS  # a plan's partitions: PARTITIONS x its sub-partitions
+SAMPLE_PARTITION = 0  # the deterministic customer sample: 1/partitions of the customers, by hash
+# Sizing a job (plan(..., logged_events=)): the SimulationPartitionFunction's MemorySize and Timeout
+# (template.yaml; tests/test_simulation_template.py holds them equal), the share of each a partition
+# plans to use, and what `make bench` measured per partition (bench/simulation_scale.py, reduced run
+# of 2026-12-01: 1,419.7 MB of decoded decisions for 1.875 M events; 7,852 events/s of function
+# work). Memory binds first: ~976,000 events per partition, so a shard of a log larger than that is
+# split. The shares leave room for what is not decoded decisions (pages in flight, histories,
+# the interpreter) and for the reads, whose time the bench assumes rather than measures.
+PARTITION_MEMORY_MB = 1769
+PARTITION_TIMEOUT_SECONDS = 900
+MEMORY_SHARE = 0.4
+TIME_SHARE = 0.5
+DECODED_BYTES_PER_EVENT = 760
+EVENTS_PER_SECOND = 7_852
+MAX_SUB_PARTITIONS = 64  # 1,024 partitions: ~1 billion events in a window within the shares above
 SYNC_MAX_DAYS = 90  # POST /policy/simulate: API Gateway answers within 29 s
 JOB_MAX_DAYS = 400  # the log's retention (template DecisionRetentionDays)
 CANDIDATE_VERSION = -1  # not stored yet
@@ -108,6 +129,15 @@ class JobPlan:
     sample_partition: int = SAMPLE_PARTITION
     sharded_since: date = decision_log.CUSTOMER_SHARDED_SINCE
     retention_days: int = JOB_MAX_DAYS
+    # Each day shard split by a finer customer hash (log_replay.partition_of): partition p is shard
+    # p % 16, sub-partition p // 16. A plan stored before sub-partitions existed has 1 (its JSON
+    # has no such field), which is exactly how it ran then.
+    sub_partitions: int = 1
+    logged_events: int | None = None  # the window's events by the stats table, when the plan was sized
+
+    def __post_init__(self) -> None:
+        if self.partitions != PARTITIONS * self.sub_partitions:
+            raise ValueError(f"a plan of {self.sub_partitions} sub-partitions has {PARTITIONS * self.sub_partitions}")
 
     @cached_property
     def policies(self) -> tuple[Policy, Policy]:
@@ -130,6 +160,8 @@ class JobPlan:
             "sample_partition": self.sample_partition,
             "sharded_since": self.sharded_since.isoformat(),
             "retention_days": self.retention_days,
+            "sub_partitions": self.sub_partitions,
+            "logged_events": self.logged_events,
         }
 
     @classmethod
@@ -149,6 +181,8 @@ class JobPlan:
             sample_partition=int(given["sample_partition"]),
             sharded_since=date.fromisoformat(given["sharded_since"]),
             retention_days=int(given["retention_days"]),
+            sub_partitions=int(given.get("sub_partitions", 1)),
+            logged_events=None if given.get("logged_events") is None else int(given["logged_events"]),
         )
 
 
@@ -190,10 +224,13 @@ def plan(
     max_days: int = JOB_MAX_DAYS,
     retention_days: int = JOB_MAX_DAYS,
     sharded_since: date = decision_log.CUSTOMER_SHARDED_SINCE,
+    logged_events: int | None = None,
+    max_events_per_partition: int | None = None,
 ) -> JobPlan:
     """The job: its window, both policies (as documents, with the current version), its partitions
     and the warm-up start. Refuses, by field, a candidate that is not a valid policy or a window
-    out of range (the synchronous route allows SYNC_MAX_DAYS: a longer window is a job)."""
+    out of range (the synchronous route allows SYNC_MAX_DAYS: a longer window is a job). Given the
+    window's `logged_events`, its partitions are sized to them (`sized`)."""
     candidate = _candidate(request.get("policy"))
     days = request.get("days", 30)
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= max_days:
@@ -209,7 +246,7 @@ def plan(
     end = now.astimezone(UTC)
     start = datetime.combine((end - timedelta(days=days)).date(), datetime.min.time(), UTC)
     look_back = max(current.ledger_retention, candidate.ledger_retention)
-    return JobPlan(
+    job = JobPlan(
         days=days,
         window_start=start,
         window_end=end,
@@ -221,6 +258,33 @@ def plan(
         sharded_since=sharded_since,
         retention_days=retention_days,
     )
+    return job if logged_events is None else sized(job, logged_events, max_events_per_partition)
+
+
+def max_events_per_partition() -> int:
+    """The most events one partition plans to hold: MEMORY_SHARE of the function's memory at the
+    measured bytes per decoded decision, and TIME_SHARE of its timeout at the measured rate."""
+    by_memory = MEMORY_SHARE * PARTITION_MEMORY_MB * 2**20 / DECODED_BYTES_PER_EVENT
+    by_time = TIME_SHARE * PARTITION_TIMEOUT_SECONDS * EVENTS_PER_SECOND
+    return int(min(by_memory, by_time))
+
+
+def sub_partitions_for(logged_events: int, max_events: int | None = None) -> int:
+    """Sub-partitions per day shard so that a partition holds at most `max_events` of a window of
+    `logged_events` (the shards are customer hashes: even, give or take a few customers)."""
+    limit = max_events or max_events_per_partition()
+    if limit < 1:
+        raise ValueError("max_events must be at least 1")
+    wanted = -(-max(0, logged_events) // (PARTITIONS * limit))
+    return max(1, min(MAX_SUB_PARTITIONS, wanted))
+
+
+def sized(plan: JobPlan | Mapping[str, Any], logged_events: int, max_events: int | None = None) -> JobPlan:
+    """The plan with its partitions sized to the window's events (1 sub-partition per shard, the
+    16 partitions of before, up to a shard's share of max_events_per_partition())."""
+    job = JobPlan.of(plan)
+    subs = sub_partitions_for(logged_events, max_events)
+    return replace(job, partitions=PARTITIONS * subs, sub_partitions=subs, logged_events=max(0, logged_events))
 
 
 def _candidate(document: Any) -> Policy:
@@ -239,7 +303,8 @@ def run_partition(
     reader: LogReader,
     progress_callback: Progress | None = None,
 ) -> PartitionResult:
-    """Replays the customers of one partition (shard `partition_index` of every day)."""
+    """Replays the customers of one partition (shard `partition_index` % 16 of every day, those
+    of sub-partition `partition_index` // 16 when the plan splits shards)."""
     job = JobPlan.of(plan)
     if not 0 <= partition_index < job.partitions:
         raise ValueError(f"partition {partition_index} is not one of the plan's {job.partitions}")
@@ -260,7 +325,8 @@ def run_partitions(
     started, queries, items = time.perf_counter(), reader.queries, reader.items
     current, candidate = job.policies
     timelines: dict[str, Timeline] = {}
-    for decision in reader.decisions(day_reads(job.window_start, job.window_end, partitions, job.sharded_since)):
+    reads = day_reads(job.window_start, job.window_end, partitions, job.sharded_since, job.sub_partitions)
+    for decision in reader.decisions(reads):
         timelines.setdefault(decision.customer_id, Timeline(decision.customer_id)).decisions.append(decision)
     events = sum(len(t.decisions) for t in timelines.values())
     progress = _Progress(progress_callback, list(partitions), events, len(timelines))

@@ -6,7 +6,10 @@ state machine runs - plan, one partition, merge, fail.
               id. The same idempotency key with the same request answers the same job (and starts
               its execution again if it never began: a start is idempotent by name); with another
               request it is refused (409 IDEMPOTENCY_KEY_REUSED).
-    plan      the state machine's first step: the job's partitions and the Map's concurrency.
+    plan      the state machine's first step: the job's partitions and the Map's concurrency. The
+              first plan step sizes the plan to the window's events, as the stats table counted
+              them: more partitions (each day shard split by a finer customer hash) for a log
+              whose shards would outgrow the partition function (simulation.sized).
     partition one partition of the plan replayed (shared.usecases.simulation.run_partition) and
               recorded once with the job's progress; the sample partition also records the
               estimate (the answer from that deterministic share of the customers, with its error).
@@ -27,6 +30,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared import faults
@@ -53,6 +57,12 @@ class Runs(Protocol):
     """The engine that runs a job's steps: the state machine (shared.adapters.step_functions)."""
 
     def start(self, name: str, given: dict[str, Any]) -> None: ...
+
+
+class DailyTotals(Protocol):
+    """The stats table's daily counters (shared.adapters.stats.Stats.days): `total` per day."""
+
+    def days(self, first: date, last: date) -> list[dict[str, Any]]: ...
 
 
 class IdempotencyKeyConflict(IdempotencyKeyReused):
@@ -145,8 +155,28 @@ class SimulationJobService:
 
     # ---- the state machine's steps ----------------------------------------------------------------
 
-    def plan_step(self, job_id: str, max_concurrency: int) -> dict[str, Any]:
-        job = self.jobs.mark_started(job_id, self.clock.now())
+    def plan_step(
+        self,
+        job_id: str,
+        max_concurrency: int,
+        totals: DailyTotals | None = None,
+        max_events_per_partition: int | None = None,
+    ) -> dict[str, Any]:
+        """The Distributed Map's items: the partition ids of the plan. The first step sizes the
+        plan to the window's events as the stats table counted them (one Query a day, no read of
+        the log), so no partition outgrows its function; a repeated step keeps that sizing."""
+        from shared.usecases import simulation  # noqa: PLC0415
+
+        now = self.clock.now()
+        job = self.jobs.get(job_id)
+        if job is not None and job.status == RUNNING and job.started_at is None and totals is not None:
+            planned = simulation.JobPlan.of(job.plan)
+            days = totals.days(planned.window_start.date(), planned.window_end.date())
+            events = sum(int(day["total"]) for day in days)
+            sized = simulation.sized(planned, events, max_events_per_partition)
+            job = self.jobs.start_sized(job_id, now, sized.as_json(), sized.partitions)
+        else:
+            job = self.jobs.mark_started(job_id, now)
         if job is None:
             raise JobNotRunning(f"simulation job {job_id} is not running")
         return {"plan": job.plan, "partitions": list(range(job.partitions)), "max_concurrency": max_concurrency}
