@@ -162,16 +162,30 @@ def _get(url: str, timeout: float = 5) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def local_stack(folder: Path, timeout: float = 120) -> Iterator[tuple[str, Path, int]]:
-    """`governor local --no-replay --clock event --verbose` on a free port; yields its URL, its
-    stdout file and its process id."""
+    """`governor local --no-replay --ephemeral --clock event --verbose` on a free port, its state dir in
+    `folder`; yields its URL, its stdout file and its process id."""
     from infra.local.emulator import free_port
 
     port = free_port()
     out = folder / "governor-local.out"
-    environment = {**os.environ, "PYTHONUNBUFFERED": "1"}  # the log file is read while the stack runs
+    # The log file is read while the stack runs. Its own state folder and --ephemeral: a stack that
+    # restored the user's kept state (or an earlier run's, with the same event ids) would measure that.
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1", "GOVERNOR_STATE_DIR": str(folder / "state")}
     with out.open("w") as stdout, (folder / "governor-local.err").open("w") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "cli", "local", "--no-replay", "--clock", "event", "--verbose", "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "cli",
+                "local",
+                "--no-replay",
+                "--ephemeral",
+                "--clock",
+                "event",
+                "--verbose",
+                "--port",
+                str(port),
+            ],
             cwd=ROOT,
             env=environment,
             stdout=stdout,
