@@ -699,7 +699,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--engine-events", type=int, default=4000)
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--import-repeats", type=int, default=5, help="fresh interpreters per import (least of)")
+    parser.add_argument(
+        "--import-repeats",
+        type=int,
+        default=9,
+        help="fresh interpreters per import (least of; more rounds, a steadier least on a shared machine)",
+    )
     parser.add_argument("--skip-local-stack", action="store_true", help="skip part 3 (the local stack under load)")
     parser.add_argument("--local-stack-events", type=int, default=3_000, help="events through the queue path")
     parser.add_argument("--decide-calls", type=int, default=200, help="sequential POST /decide requests")

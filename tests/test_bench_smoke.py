@@ -256,3 +256,27 @@ def test_make_bench_writes_every_goal_with_a_same_run_baseline_and_a_verdict(
     printed = capsys.readouterr().out
     assert "Goals (issue 12)" in printed
     assert all(key in printed for key in goals.KEYS)
+
+
+def test_the_replay_flatness_stack_neither_reads_nor_writes_the_users_kept_state(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bench import replay_flatness
+
+    # Given a user whose `governor local` keeps its state in their state folder
+    user_state = tmp_path / "user-state"
+    user_state.mkdir()
+    kept = user_state / "moto-state.pickle"
+    kept.write_bytes(b"the user's own kept stack")
+    monkeypatch.setenv("GOVERNOR_STATE_DIR", str(user_state))
+    folder = tmp_path / "bench"
+    folder.mkdir()
+    # When the bench's replay-flatness stack starts and stops
+    with replay_flatness.local_stack(folder) as (url, _, _):
+        health = replay_flatness._get(f"{url}/health")
+    # Then it started empty, kept nothing, and left the user's state as it was
+    assert health["status"] == "ok"
+    said = (folder / "governor-local.err").read_text()
+    assert "state: ephemeral, nothing is kept" in said and "restored" not in said
+    assert kept.read_bytes() == b"the user's own kept stack"
+    assert sorted(p.name for p in user_state.iterdir()) == ["moto-state.pickle"]
