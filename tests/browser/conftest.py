@@ -16,6 +16,7 @@ from playwright.sync_api import expect
 
 from infra.local.stack import LocalGovernor
 from tests.cli.conftest import local_stack
+from tests.zones import zone_where_it_is
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -85,16 +86,6 @@ def call(method: str, url: str, body: Any = None, headers: dict[str, str] | None
         return error.code, json.loads(error.read() or b"null"), error.headers
 
 
-def daytime_zone(now: datetime | None = None) -> str:
-    """A fixed-offset zone where it is now early afternoon: a follow-up decided now is outside the
-    default policy's quiet hours (20:00-09:00 local), whatever time of day the suite runs, so the
-    seeded survey is sent, not held (a held one is superseded by the next interaction instead of
-    capping it)."""
-    hour = (now or datetime.now(UTC)).hour
-    offset = (13 - hour + 12) % 24 - 12  # UTC+offset is 13:xx now; -12..+11
-    return "Etc/GMT" + ("" if offset == 0 else f"{-offset:+d}")  # the Etc/GMT sign is inverted
-
-
 def event(customer: str, n: int, *, hours_ago: float, **fields: Any) -> dict[str, Any]:
     closed = datetime.now(UTC) - timedelta(hours=hours_ago)
     detail = {
@@ -104,7 +95,7 @@ def event(customer: str, n: int, *, hours_ago: float, **fields: Any) -> dict[str
         "channel": "phone",
         "closed_at": closed.isoformat(),
         "outcome": "resolved",
-        "customer_timezone": daytime_zone(),
+        "customer_timezone": zone_where_it_is(13),
         "segment": "consumer",
     }
     detail.update(fields)

@@ -14,7 +14,8 @@ from playwright.sync_api import expect
 
 from cli.console_server import ConsoleServer
 from infra.local.stack import LocalGovernor
-from tests.browser.conftest import call, daytime_zone, decide, event, seed_customer
+from tests.browser.conftest import call, decide, event, seed_customer
+from tests.zones import zone_where_it_is
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +58,7 @@ def test_search_timeline_caps_and_why(page: Any, stack: LocalGovernor, seeded: l
     expect(page.locator(f'[data-decision="{callback["decision_id"]}"]')).to_contain_text("CALLBACK_UNRESOLVED")
     # and the send time in the customer's zone, with UTC on hover
     sent = page.locator(f'[data-decision="{survey["decision_id"]}"] time').last
-    expect(sent).to_contain_text(f"({daytime_zone()})")
+    expect(sent).to_contain_text(f"({zone_where_it_is(13)})")
     expect(sent).to_have_attribute("title", re.compile(r"UTC$"))
     # and each cap window as a gauge
     expect(page.locator(".gauge").first).to_contain_text(re.compile(r"1 of 1 survey in 30 days, next eligible \d+ \w+"))

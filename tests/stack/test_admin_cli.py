@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from cli import app
 from infra.local.stack import LocalGovernor
 from tests.conftest import detail
+from tests.zones import zone_where_it_is
 
 pytestmark = pytest.mark.server
 
@@ -26,13 +27,6 @@ def governor(capsys: pytest.CaptureFixture[str], stack: LocalGovernor, *args: st
 
 def fresh(**overrides: Any) -> dict[str, Any]:
     return detail(closed_at=(datetime.now(UTC) - timedelta(minutes=5)).isoformat(), **overrides)
-
-
-def afternoon_zone(now: datetime) -> str:
-    """A fixed-offset zone (Etc/GMT signs are inverted) where `now` falls at about 14:00."""
-    offset = (14 - now.hour) % 24
-    offset = offset - 24 if offset > 12 else offset
-    return "UTC" if offset == 0 else f"Etc/GMT{-offset:+d}"
 
 
 def post_and_drain(stack: LocalGovernor, details: list[dict[str, Any]]) -> None:
@@ -56,7 +50,7 @@ def test_an_admin_answers_a_complaint_from_the_command_line(
     # at once), then refused a second survey the same day
     # in a time zone where it is early afternoon now, so quiet hours never hold the first survey
     # (held, it would be superseded by the second interaction instead of blocking it)
-    zone = afternoon_zone(datetime.now(UTC))
+    zone = zone_where_it_is(14)
     closed = (datetime.now(UTC) - timedelta(hours=3)).isoformat()
     first = detail(event_id="adm-1", interaction_id="adm-i1", customer_id="cust-cli", closed_at=closed)
     post_and_drain(stack, [{**first, "customer_timezone": zone}])

@@ -12,6 +12,7 @@ import pytest
 from infra.local.stack import LocalGovernor
 from tests.stack.test_local_scheduler import decision, post_and_drain, schedules, survey_event
 from tests.stack.test_local_stack import call
+from tests.zones import zone_where_it_is
 
 pytestmark = pytest.mark.server
 
@@ -25,8 +26,7 @@ def test_under_the_wall_clock_the_stack_fires_a_schedule_when_it_falls_due(stack
     # Given a resolved call whose survey delay ends three seconds from now, for a customer for
     # whom it is midday (no quiet hours)
     now = datetime.now(UTC)
-    offset = (12 - now.hour + 12) % 24 - 12
-    zone = "Etc/GMT" + (f"{-offset:+d}" if offset else "")
+    zone = zone_where_it_is(12, now)
     closed = now - timedelta(minutes=120) + timedelta(seconds=3)
     post_and_drain(stack, survey_event("ls-wall", 1, closed, customer_timezone=zone))
     held = decision(stack, "ls-wall", 1)

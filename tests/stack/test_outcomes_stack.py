@@ -14,14 +14,9 @@ from infra.lambda_runtime import receive_batch
 from infra.local.stack import LocalGovernor
 from tests.conftest import detail
 from tests.stack.test_local_stack import call
+from tests.zones import zone_where_it_is
 
 pytestmark = pytest.mark.server
-
-
-def midday_zone() -> str:
-    """A fixed-offset zone where it is about noon now, so no callback waits for quiet hours to end."""
-    offset = max(-12, min(14, 12 - datetime.now(UTC).hour))
-    return f"Etc/GMT{-offset:+d}" if offset else "Etc/GMT"
 
 
 def unresolved(customer: str, event: str) -> dict[str, Any]:
@@ -30,7 +25,7 @@ def unresolved(customer: str, event: str) -> dict[str, Any]:
         interaction_id=f"int-{event}",
         customer_id=customer,
         outcome="unresolved",
-        customer_timezone=midday_zone(),
+        customer_timezone=zone_where_it_is(12),
         closed_at=(datetime.now(UTC) - timedelta(minutes=5)).isoformat(),
     )
 
