@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from cli import app
 from infra.local.stack import LocalGovernor
+from tests.cli.conftest import post
 from tests.conftest import detail
 from tests.zones import zone_where_it_is
 
@@ -29,20 +30,6 @@ def fresh(**overrides: Any) -> dict[str, Any]:
     return detail(closed_at=(datetime.now(UTC) - timedelta(minutes=5)).isoformat(), **overrides)
 
 
-def post_and_drain(stack: LocalGovernor, details: list[dict[str, Any]]) -> None:
-    import urllib.request
-
-    request = urllib.request.Request(
-        f"{stack.url}/events",
-        data=json.dumps({"events": details}).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=60) as answer:
-        assert answer.status == 202
-    assert stack.wait_drained(timeout=60)
-
-
 def test_an_admin_answers_a_complaint_from_the_command_line(
     stack: LocalGovernor, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -53,9 +40,9 @@ def test_an_admin_answers_a_complaint_from_the_command_line(
     zone = zone_where_it_is(14)
     closed = (datetime.now(UTC) - timedelta(hours=3)).isoformat()
     first = detail(event_id="adm-1", interaction_id="adm-i1", customer_id="cust-cli", closed_at=closed)
-    post_and_drain(stack, [{**first, "customer_timezone": zone}])
+    post(stack, [{**first, "customer_timezone": zone}])
     second = fresh(event_id="adm-2", interaction_id="adm-i2", customer_id="cust-cli")
-    post_and_drain(stack, [{**second, "customer_timezone": zone}])
+    post(stack, [{**second, "customer_timezone": zone}])
     # When the admin lists the customer's decisions
     code, out = governor(capsys, stack, "decisions", "--customer", "cust-cli", "--since", "7d", "-o", "ndjson")
     assert code == 0
