@@ -73,17 +73,16 @@ def lambda_environment(root: Path = ROOT) -> dict[str, str]:
     }
 
 
+def _fresh(command: list[str], root: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    """`command` run in `root` with Lambda's environment, its output kept."""
+    return subprocess.run(
+        command, cwd=root, env=lambda_environment(root), capture_output=True, text=True, check=False, timeout=timeout
+    )
+
+
 def cold_seconds(statement: str, root: Path = ROOT) -> tuple[float, float]:
     """One fresh interpreter's (wall, CPU) seconds to run `statement` (imports only), `root` the code root."""
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE.format(statement=statement)],
-        cwd=root,
-        env=lambda_environment(root),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    done = _fresh([sys.executable, "-c", PROBE.format(statement=statement)], root, timeout=120)
     if done.returncode != 0:
         raise RuntimeError(f"{statement!r} failed in a fresh interpreter:\n{done.stderr}")
     wall, cpu = done.stdout.strip().splitlines()[-1].split()
@@ -98,15 +97,8 @@ def instructions(statement: str, root: Path = ROOT) -> int:
         raise RuntimeError("--instructions needs valgrind (apt-get install valgrind)")
 
     def counted(code: str) -> int:
-        done = subprocess.run(
-            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-c", code],
-            cwd=root,
-            env=lambda_environment(root),
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=900,
-        )
+        valgrind = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+        done = _fresh([*valgrind, sys.executable, "-c", code], root, timeout=900)
         found = re.search(r"Collected : (\d+)", done.stderr)
         if done.returncode != 0 or found is None:
             raise RuntimeError(f"{code!r} failed under valgrind:\n{done.stderr[-2000:]}")

@@ -96,18 +96,23 @@ def test_any_failure_marks_the_job_failed_and_fails_the_execution() -> None:
     assert states[states["MarkFailed"]["Next"]]["Type"] == "Fail"
 
 
+def grants(role: str) -> list[tuple[str, Any]]:
+    """Every (action, resource) an inline policy of `role` allows."""
+    return [
+        (action, statement["Resource"])
+        for policy in RESOURCES[role]["Properties"]["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+        for action in statement["Action"]
+    ]
+
+
 def test_the_policy_api_may_start_the_job_and_nothing_else_of_the_state_machine() -> None:
     variables = RESOURCES["PolicyApiFunction"]["Properties"]["Environment"]["Variables"]
     assert variables["SIMULATION_STATE_MACHINE_ARN"] == {"Ref": "SimulationStateMachine"}
-    role = RESOURCES["PolicyApiFunctionRole"]["Properties"]["Policies"]
-    granted = [
-        (action, s["Resource"])
-        for p in role
-        for s in p["PolicyDocument"]["Statement"]
-        for action in s["Action"]
-        if action.startswith("states:")
+    granted = grants("PolicyApiFunctionRole")
+    assert [(a, r) for a, r in granted if a.startswith("states:")] == [
+        ("states:StartExecution", {"Ref": "SimulationStateMachine"})
     ]
-    assert granted == [("states:StartExecution", {"Ref": "SimulationStateMachine"})]
 
 
 def test_the_plan_sizes_partitions_to_the_partition_function_it_runs_on() -> None:
@@ -118,12 +123,5 @@ def test_the_plan_sizes_partitions_to_the_partition_function_it_runs_on() -> Non
     assert function["MemorySize"] == simulation.PARTITION_MEMORY_MB
     assert function["Timeout"] == simulation.PARTITION_TIMEOUT_SECONDS
     # And the plan step may read the daily totals it sizes the plan from (one Query a day)
-    role = RESOURCES["SimulationJobFunctionRole"]["Properties"]["Policies"]
-    granted = [
-        (action, s["Resource"])
-        for p in role
-        for s in p["PolicyDocument"]["Statement"]
-        for action in s["Action"]
-        if s["Resource"] == {"Fn::GetAtt": ["StatsTable", "Arn"]}
-    ]
-    assert granted == [("dynamodb:Query", {"Fn::GetAtt": ["StatsTable", "Arn"]})]
+    stats = {"Fn::GetAtt": ["StatsTable", "Arn"]}
+    assert [(a, r) for a, r in grants("SimulationJobFunctionRole") if r == stats] == [("dynamodb:Query", stats)]
