@@ -543,12 +543,15 @@ def _quiet_product() -> Iterator[None]:
 
         handler = app.logger.registered_handler
         if isinstance(handler, logging.StreamHandler):
-            streams.append((handler, handler.setStream(_Discard())))
+            # Not setStream: it flushes the old stream, which may be a test's captured stdout,
+            # closed since the logger was built (a ValueError in a later bench run).
+            streams.append((handler, handler.stream))
+            handler.stream = _Discard()
         with contextlib.redirect_stdout(_Discard()):
             yield
     finally:
         for handler, stream in streams:
-            handler.setStream(stream)
+            handler.stream = stream
 
 
 class _Discard(io.TextIOBase):

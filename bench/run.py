@@ -10,7 +10,7 @@ The machines this runs on are shared and noisy: quote ratios (engine ÷ validati
 history), not absolute times. Request counts and capacity units are exact and do not depend on the
 machine. Sizes are chosen so each figure means what it says at a fraction of the time (printed
 first as `sizes:`): a ratio that does not depend on the size is measured on a smaller population
-(cost per event: 2,000 events of 200 customers, as many events per customer as at 10,000; the local
+(cost per event: one day of 2,000 customers with one interaction each and a history; the local
 stack's rate: 3,000 events, its flatness up to 10,000 in part 6); a figure defined at a size is
 measured at it (simulation: 100,000 events; replay flatness: the 10,000th event).
 """
@@ -355,8 +355,9 @@ def cost_table(r: naive.CostResult, levels: Sequence[naive.HistoryLevel], second
     lifecycle = " and the lifecycle (held follow-ups' schedules fired)" if r.lifecycle else ""
     lines = [
         f"5. Requests and list-price cost per event: this design against a naive baseline (Powertools idempotency,"
-        f" Query history, put, put, publish), the same {_n(r.events)} events of {_n(r.customers)} customers"
-        f" (10 each over {aws_path.MEASURED_DAYS} days), batches of 10{lifecycle}",
+        f" Query history, put, put, publish), the same {_n(r.events)} events: one day of a contact centre,"
+        f" {_n(r.customers)} customers with one interaction each that day after their history"
+        f" ({_n(r.past_events)} earlier interactions, decided first, not measured), batches of 10{lifecycle}",
         f"   prices ASSUMED by bench/cost.py ({cost.PRICE_REGION} list, as of {cost.PRICE_DATE}): DynamoDB on-demand "
         f"${p.dynamodb_wru_per_million}/M WRU, ${p.dynamodb_rru_per_million}/M RRU; Lambda",
         f"   ${p.lambda_requests_per_million}/M requests + ${p.lambda_gb_second}/GB-s at {p.lambda_memory_mb} MB; "
@@ -453,6 +454,10 @@ def cost_table(r: naive.CostResult, levels: Sequence[naive.HistoryLevel], second
         row("  DynamoDB (writes + index writes + reads)", all_ours["dynamodb"], all_naive["dynamodb"], 3)
         row("  total", all_ours["total"], all_naive["total"], 2)
     lines.append(
+        f"   follow-ups approved: {r.approval_share:.0%} of the decisions; stream batches (ours):"
+        f" {r.events / max(1, ours.stream.count):.1f} events each on the decide path"
+    )
+    lines.append(
         f"   same decisions on all {_n(r.events)} events (published detail, byte for byte): {_yes(r.same_decisions)}"
         + (f"; same releases and cancellations: {_yes(r.same_settlements)}" if r.lifecycle else "")
         + f"; failed records: ours {ours.failed}, naive {base.failed}"
@@ -515,6 +520,8 @@ def cost_json(r: naive.CostResult, levels: Sequence[naive.HistoryLevel], seconds
         "assumed_latency_ms": dict(cost.ASSUMED_LATENCY_MS),
         "events": r.events,
         "customers": r.customers,
+        "past_events": r.past_events,
+        "approval_share": r.approval_share,
         "seconds": round(seconds, 1),
         "same_decisions": r.same_decisions,
         "lifecycle_fired": r.lifecycle,
@@ -922,7 +929,7 @@ def sizes_used(args: argparse.Namespace) -> dict[str, str]:
         else f"{args.simulation_events:,} logged events ({args.simulation_read_events:,} read through moto)",
         "cost": "skipped"
         if args.skip_cost
-        else f"{args.cost_events:,} events x 2 designs"
+        else f"{args.cost_events:,} events (one day, one per customer, after 1-3 past each) x 2 designs"
         + ("" if args.no_lifecycle else " + lifecycle")
         + (
             f", history levels {','.join(map(str, args.history_levels))} x {args.history_events} events"

@@ -10,13 +10,14 @@ indexes only), and replay them through the engine under the current and a candid
    their slots, approval or not), and every held follow-up's schedule fires at its send time, before
    anything later is decided, re-checking and releasing or cancelling it (engine.recheck).
 2. The log items (shared.adapters.decision_log.to_item) are written with BatchWriteItem into moto
-   (in process) with the template's DecisionLogTable, then read back with LogReader (every day
-   shard, then one by-customer Query per customer); moto answers each Query by walking every item
-   of the table (no index structure), so the read is timed on a smaller log when asked
-   (--simulation-read-events) and said so.
-3. The function's own work on all the items, in memory (ItemsReader answers the same Queries from
-   memory): decode + group by customer + replay (run_partitions over every partition), timed.
-   `parse` is the decode alone, timed apart.
+   (in process) with the template's DecisionLogTable, with the day pages the log stream function
+   would have written for them in the StatsTable (`write_log`), then read back with LogReader
+   (each day's pages, the entries by key with BatchGetItem, then one by-customer Query per
+   customer); moto answers each Query by walking every item of the table (no index structure),
+   so the read is timed on a smaller log when asked (--simulation-read-events) and said so.
+3. The function's own work on all the items, in memory (ItemsReader answers the same reads from
+   memory, the day pages parsed as DayPages parses them): pages + decode + group by customer +
+   replay (run_partitions over every partition), timed. `parse` is the decode alone, timed apart.
 4. The baseline. `simulation_100k_ratio_vs_baseline` = this code's function work ÷ today's, in CPU
    time. Today's work (the code and the engine before issue 12) is TODAY_PER_VALIDATION times the
    CPU time of validating the same events with the contract's model in this run: a fixed ratio
@@ -43,9 +44,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench import cost, simulation_scale, workload
-from shared.adapters import decision_log
+from shared.adapters import decision_log, log_entries
 from shared.adapters.clock import EventClock
-from shared.adapters.log_replay import ItemsReader, LogReader, day_reads, decode
+from shared.adapters.log_replay import ItemsReader, LogReader, day_reads, decode, stream_pages
 from shared.domain import engine
 from shared.domain.contacts import ContactLedger
 from shared.domain.decision import CancelReason, Decision, State
@@ -92,17 +93,18 @@ NOTES = tuple(
     for line in (
         "log: decisions of the default policy, made by the engine in time order with in-memory ledgers (event clock);",
         "  written with BatchWriteItem into in-process moto (template's DecisionLogTable, bench.emulator speed-ups).",
-        "read: LogReader, every day shard of the window (index by-day), then one by-customer Query per customer",
-        "  (history, outcomes, opt-outs); moto walks every item of the table on each Query (no index structure), so",
-        "  its read time grows with the square of the log: timed on a smaller log spanning the same days.",
-        "function work: run_partitions over every partition, in memory (ItemsReader answers the same Queries):",
-        "  decode + group by customer + replay both policies; parse = the decode alone. memory: what the decoded",
-        "  decisions keep (tracemalloc on {sample:,}, scaled).",
+        "read: LogReader, each day's pages (stats table; the stream's 5 s batches), the listed entries by key",
+        "  (BatchGetItem, 100 a request), then one by-customer Query per customer (history, outcomes, opt-outs);",
+        "  requests = Queries + BatchGetItems. moto walks every item of the table on each Query (no index",
+        "  structure), so its read time grows with the square of the log: timed on a smaller log of the same days.",
+        "function work: run_partitions over every partition, in memory (ItemsReader answers the same reads):",
+        "  day pages parsed + decode + group by customer + replay both policies; parse = the decode alone.",
+        "  memory: what the decoded decisions keep (tracemalloc on {sample:,}, scaled).",
         "baseline: today's function work (code and engine before issue 12) = {k} x the CPU time of validating the",
         "  same events with the contract's model in this run (measured on today's code: {spread}); also today's",
         "  simulation code, kept verbatim in bench/simulation.py, run on the same items on this run's engine.",
-        "verdicts: the function's own work (on this machine) plus {allowance:.0f} ms of DynamoDB per Query page of the",
-        "  full log.",
+        "verdicts: the function's own work (on this machine) plus {allowance:.0f} ms of DynamoDB per read request of",
+        "  the full log (a Query page or a BatchGetItem; the reads' threads not counted).",
     )
 )
 
@@ -125,8 +127,8 @@ class SimulationResult:
     write_seconds: float
     write_requests: int
     read_seconds: float
-    read_queries: int
-    full_queries: int  # Query pages the reads need for all the events (from item sizes per day shard)
+    read_queries: int  # read requests: Queries (day pages, histories) and BatchGetItems (entries)
+    full_queries: int  # read requests for all the events (from the pages' sizes, 100 entries a BatchGetItem)
     parse_seconds: float  # decode of all the items, in memory (part of function_seconds)
     replayables_mb: float  # memory the decoded decisions keep, all of them
     function_seconds: float  # run_partitions over every partition, in memory: decode + group + replay
@@ -139,6 +141,8 @@ class SimulationResult:
     baseline_report: dict[str, Any]
     engine_per_second: float | None = None  # pure engine decisions/s measured earlier in the same run
     scale: simulation_scale.ScaleOut | None = None  # the job's partitions alone and in a 2-process pool
+    read_requests: dict[str, int] = field(default_factory=dict)  # the smaller log's, by kind
+    full_requests: dict[str, int] = field(default_factory=dict)  # all the events', by kind
     candidate: str = CANDIDATE_LABEL
     notes: tuple[str, ...] = field(default=NOTES)
 
@@ -243,6 +247,9 @@ class SimulationResult:
                 "moto_ms_per_query": self.ms_per_query,
                 "events_per_second": self.read_per_second,
                 "query_pages_for_all_events": self.full_queries,
+                "requests_by_kind": self.read_requests,
+                "requests_for_all_events_by_kind": self.full_requests,
+                "requests_per_100k_events": self.full_queries * 100_000 / self.events if self.events else 0.0,
             },
             "parse": {
                 "seconds": self.parse_seconds,
@@ -387,18 +394,14 @@ def measure(
     log = make_log(events, days)
     generate_seconds = time.perf_counter() - started
     items, now = log.items, log.end + timedelta(minutes=1)
-    # The generated log is sharded by customer from its first day, as a log written since that
-    # deploy is: each partition reads its own shard of a day (not every shard, as for older days).
-    job = simulation.plan(
-        {"policy": candidate_document(), "days": days}, default_policy(), now, sharded_since=START.date()
-    )
+    job = simulation.plan({"policy": candidate_document(), "days": days}, default_policy(), now)
 
     # Every k-th item, so a smaller log still spans all the days.
     subset = [items[i * events // read_events] for i in range(read_events)]
     with emulator() as bench:
-        table = bench.stack.names["DecisionLogTable"]
-        write_seconds, write_requests = _batch_write(bench.dynamodb, table, subset)
-        reader = LogReader(table, client=bench.dynamodb)
+        table, stats_table = bench.stack.names["DecisionLogTable"], bench.stack.names["StatsTable"]
+        write_seconds, write_requests = write_log(bench.dynamodb, table, stats_table, subset)
+        reader = LogReader(table, stats_table, client=bench.dynamodb)
         with _only_new_objects_collected():
             read_started = time.perf_counter()
             found = list(reader.decisions(day_reads(job.window_start, job.window_end, range(job.partitions))))
@@ -411,7 +414,12 @@ def measure(
 
     sample = items[: min(len(items), MEMORY_SAMPLE)]
     replayables_mb = _decoded_mb(sample) * len(items) / len(sample)
-    full_queries = _query_pages(items, days, now, log.customers)
+    full_requests = _read_requests(items, days, now, log.customers)
+    read_requests = {
+        "day_page_queries": reader.pages.queries,
+        "batch_gets": reader.batch_gets,
+        "history_queries": reader.history_queries,
+    }
     doc_bytes = sum(len(item["doc"]["S"]) for item in items) / len(items)
     item_bytes = sum(_item_size(item) for item in items) / len(items)
     memory = ItemsReader(items)  # the table: answers the same Queries, outside the timing
@@ -447,8 +455,10 @@ def measure(
         write_seconds=write_seconds,
         write_requests=write_requests,
         read_seconds=read_seconds,
-        read_queries=reader.queries,
-        full_queries=full_queries,
+        read_queries=sum(read_requests.values()),
+        full_queries=sum(full_requests.values()),
+        read_requests=read_requests,
+        full_requests=full_requests,
         parse_seconds=parse.wall,
         replayables_mb=replayables_mb,
         function_seconds=run.wall,
@@ -530,15 +540,29 @@ def _item_size(item: dict[str, Any]) -> int:
     return sum(len(name) + len(next(iter(value.values()))) for name, value in item.items())
 
 
-def _query_pages(items: list[dict[str, Any]], days: int, now: datetime, customers: int) -> int:
-    """Query pages the reads need for these items: one per day shard, more where a shard holds over
-    1 MB, and one by-customer Query per customer."""
-    shard_bytes: Counter[str] = Counter()
-    for item in items:
-        shard_bytes[item["day_shard"]["S"]] += _item_size(item)
+def _read_requests(items: list[dict[str, Any]], days: int, now: datetime, customers: int) -> dict[str, int]:
+    """Read requests all the partitions read together need for these items: a day-page Query per
+    day of the window (more where a day's pages exceed a 1 MB Query page), a BatchGetItem per 100
+    entries, and a by-customer Query per customer."""
+    day_bytes: Counter[str] = Counter()
+    for page in stream_pages(items, "stats"):
+        day_bytes[page["day"]["S"]] += _item_size(page)
     dates = (now.date() - (now - timedelta(days=days)).date()).days + 1
-    extra = sum(max(0, -(-size // PAGE_BYTES) - 1) for size in shard_bytes.values())
-    return dates * decision_log.DAY_SHARDS + extra + customers
+    extra = sum(max(0, -(-size // PAGE_BYTES) - 1) for size in day_bytes.values())
+    return {
+        "day_page_queries": dates + extra,
+        "batch_gets": -(-len(items) // log_entries.BATCH_KEYS),
+        "history_queries": customers,
+    }
+
+
+def write_log(dynamodb: Any, table: str, stats_table: str, items: list[dict[str, Any]]) -> tuple[float, int]:
+    """The log entries, and the day pages the log stream function would have written for them
+    (log_replay.stream_pages: its batches of the entries' times), with BatchWriteItem: a log
+    written without the stream, as the bench and tests generate it. (seconds, requests)."""
+    entries = _batch_write(dynamodb, table, items)
+    pages = _batch_write(dynamodb, stats_table, stream_pages(items, stats_table))
+    return entries[0] + pages[0], entries[1] + pages[1]
 
 
 def _batch_write(dynamodb: Any, table: str, items: list[dict[str, Any]]) -> tuple[float, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -80,3 +81,64 @@ def ledger_for(rng: random.Random, customer_id: str, interaction_id: str, now: d
         )
     followups.sort(key=lambda f: f.send_at)
     return ContactLedger(customer_id, version=len(followups), followups=tuple(followups))
+
+
+# One day of a large contact centre (bench part 5): what a stream batch holds in production is a few
+# seconds of ONE day's traffic, mostly customers with one interaction that day and a history.
+HISTORY_PER_CUSTOMER = (1, 3)  # past interactions per customer, uniform
+HISTORY_DAYS = 90
+# The history ends this long before the measured day: a follow-up is held at most about a day
+# (survey delay, then quiet hours; shared.domain.policy._SENT_AHEAD is 2 days), so every past
+# follow-up is released or cancelled before the day starts and no measured decision meets one
+# still held.
+HISTORY_SETTLED = timedelta(days=2)
+
+
+@dataclass(frozen=True)
+class ContactCentreDay:
+    """`measured`: one interaction per customer, closed at random within `day` (a UTC day; decided
+    within it too, on the event clock), in time order. `past`: each customer's 1-3 earlier
+    interactions at random over the HISTORY_DAYS before it (ending HISTORY_SETTLED before), in time
+    order, decided first and not measured."""
+
+    day: datetime
+    past: list[dict[str, Any]]
+    measured: list[dict[str, Any]]
+
+    @property
+    def customers(self) -> int:
+        return len(self.measured)
+
+
+def contact_centre_day(
+    customers: int,
+    day: datetime,
+    seed: int = 5,
+    history: tuple[int, int] = HISTORY_PER_CUSTOMER,
+    history_days: int = HISTORY_DAYS,
+) -> ContactCentreDay:
+    """A deterministic (seeded) day of `customers` interactions, with their customers' histories."""
+    from shared.adapters.clock import EventClock
+
+    rng = random.Random(seed)
+    zones = random.Random(f"{seed}-zones")
+    start = day.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    # The event clock decides at closed_at + its delay: keep that inside the day too.
+    within = 86_400 - 1 - EventClock.delay.total_seconds()
+    history_start = start - timedelta(days=history_days)
+    history_span = (history_days * 86_400) - HISTORY_SETTLED.total_seconds()
+    past: list[tuple[datetime, str, dict[str, Any]]] = []
+    measured: list[tuple[datetime, str, dict[str, Any]]] = []
+    for n in range(customers):
+        cid = f"cust-day-{n:07d}"
+        zone = customer_zone(zones)
+        closed_at = start + timedelta(seconds=int(rng.uniform(0, within)))
+        found = detail(rng, f"now-{cid}", cid, closed_at, zone)
+        measured.append((closed_at, found["event_id"], found))
+        for k in range(rng.randint(*history)):
+            at = history_start + timedelta(seconds=int(rng.uniform(0, history_span)))
+            found = detail(rng, f"past-{cid}-{k}", cid, at, zone)
+            past.append((at, found["event_id"], found))
+    past.sort(key=lambda x: (x[0], x[1]))
+    measured.sort(key=lambda x: (x[0], x[1]))
+    return ContactCentreDay(start, [d for *_, d in past], [d for *_, d in measured])

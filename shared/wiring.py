@@ -76,14 +76,17 @@ def current_policy() -> CachedPolicy:
 def stats() -> Stats:
     from shared.adapters.stats import Stats  # noqa: PLC0415
 
-    return Stats(settings().stats_table)
+    config = settings()
+    # The log's retention: the day pages the log stream writes expire with the entries they list.
+    return Stats(config.stats_table, retention=timedelta(days=config.decision_retention_days))
 
 
 @cache
 def log_queries() -> DecisionLogQueries:
     from shared.adapters.log_queries import DecisionLogQueries  # noqa: PLC0415
 
-    return DecisionLogQueries(settings().decision_log_table, signer=token_signer())
+    config = settings()
+    return DecisionLogQueries(config.decision_log_table, config.stats_table, signer=token_signer())
 
 
 @cache

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -119,7 +121,9 @@ def test_the_simulation_benchmark_replays_every_logged_event_under_both_policies
     # Given 500 logged decisions, all written to moto and read back
     result = simulation.measure(events=500, read_events=500, engine_per_second=20_000.0)
     assert result.read_full_size
-    assert result.read_queries >= 16 * result.days
+    # a day-page Query a day of the window at least, and the 500 entries 100 a BatchGetItem
+    assert result.read_requests["day_page_queries"] >= result.days
+    assert result.read_requests["batch_gets"] == 5
     # Then both policies decided every event once, and the current one as the log says
     assert result.report["events"] == 500
     assert result.counts_add_up
@@ -140,9 +144,11 @@ def test_the_simulation_benchmark_replays_every_logged_event_under_both_policies
     assert big["events"] == 30_000_000 and big["partitions"] == 16 * big["sub_partitions"] > result.scale.partitions
     # partitioned as the job's plan partitions that window: none over its planned share of memory
     assert big["events_per_partition"] <= big["max_events_per_partition"]
-    # at the rate measured for sub-partitions: the same log split in 2 per shard, every event once
+    # the same log split in 2 per shard replays every event once; at scale, a partition replays at
+    # the measured rate and parses every row of the window's day pages at the measured cost
     assert result.scale.split_sub_partitions == 2 and sum(result.scale.split_events) == 500
-    assert big["events_per_second_per_partition"] == result.scale.split_events_per_second
+    assert big["events_per_second_per_partition"] == result.scale.replay_events_per_second
+    assert big["partition_page_seconds"] == 30_000_000 * result.scale.busy_row_seconds > 0
     assert big["wall_seconds"] >= big["partition_seconds"] > 0 and big["cost_usd"]["total"] > 0
 
 
@@ -280,3 +286,68 @@ def test_the_replay_flatness_stack_neither_reads_nor_writes_the_users_kept_state
     assert "state: ephemeral, nothing is kept" in said and "restored" not in said
     assert kept.read_bytes() == b"the user's own kept stack"
     assert sorted(p.name for p in user_state.iterdir()) == ["moto-state.pickle"]
+
+
+def test_the_cost_workload_is_one_day_of_a_large_contact_centre_with_histories() -> None:
+    from bench.aws_path import PRESENT
+    from bench.workload import HISTORY_SETTLED, contact_centre_day
+    from shared.adapters.clock import EventClock
+
+    # Given the cost bench's workload for 300 customers
+    day = contact_centre_day(300, PRESENT + timedelta(hours=7), seed=11)
+
+    def closed(detail: dict[str, Any]) -> datetime:
+        return datetime.fromisoformat(detail["closed_at"]).astimezone(UTC)
+
+    # Then every measured event closes, and is decided on the event clock, inside one UTC day, in time order
+    start = day.day
+    assert start == PRESENT and start.tzinfo is not None
+    times = [closed(d) for d in day.measured]
+    assert times == sorted(times)
+    assert all(start <= t and t + EventClock.delay < start + timedelta(days=1) for t in times)
+    assert times[-1] - times[0] > timedelta(hours=20)  # spread over the day, not bunched
+    # And there is exactly one measured event per customer
+    customers = [d["customer_id"] for d in day.measured]
+    assert len(customers) == len(set(customers)) == day.customers == 300
+    # And every customer has 1-3 past interactions within the 90 days before it, settled before the day
+    past = Counter(d["customer_id"] for d in day.past)
+    assert set(past) == set(customers)
+    assert set(past.values()) == {1, 2, 3}
+    before = [closed(d) for d in day.past]
+    assert before == sorted(before)
+    assert all(start - timedelta(days=90) <= t < start - HISTORY_SETTLED for t in before)
+    # And it is deterministic, and every event id is unique
+    assert contact_centre_day(300, PRESENT, seed=11) == day
+    assert len({d["event_id"] for d in (*day.past, *day.measured)}) == len(day.past) + 300
+
+
+def test_the_cost_bench_drains_the_stream_at_the_production_window_with_the_lifecycle() -> None:
+    from bench import naive, workload
+    from bench.aws_path import PRESENT, stream_batch_events
+
+    # Given 80 customers' interactions of one day, after their histories, with the lifecycle
+    costed = naive.measure_cost(events=80, lifecycle=True)
+    ours = costed.ours
+    assert costed.customers == 80 and costed.past_events > 80
+    # Then the stream batches hold a production batching window of events (~58), not a decide batch of ten
+    assert stream_batch_events() > 50
+    assert ours.stream.count == 2  # 60 events (one window, to the next decide batch), then the last 20
+    assert ours.events / ours.stream.count > 10
+    # And both designs still decide, release and cancel exactly the same, nothing failing
+    assert costed.held > 0
+    assert costed.same_decisions and costed.same_settlements
+    assert ours.failed == costed.naive.failed == 0
+    # And firing the due schedules at the drains publishes what firing before every decide batch does
+    # (the stream drained after each batch): the window changes what is billed, not what happens
+    day = workload.contact_centre_day(80, PRESENT)
+    every, _ = naive._run("ours", day.past, day.measured, lifecycle=True, every_batch=True)
+    assert every.stream.count == 8
+    assert every.meter.published == ours.meter.published
+    assert every.lifecycle.published == ours.lifecycle.published
+    assert every.releases.count == ours.releases.count == costed.held
+
+    # While counting (once per stream batch) costs less per event at the window
+    def counting(run: naive.Run) -> float:
+        return sum(wru for table, wru in run.meter.wru_by.items() if table.endswith("StatsTable"))
+
+    assert counting(ours) < counting(every)

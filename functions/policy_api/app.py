@@ -143,7 +143,7 @@ def simulate_policy(request: Annotated[SimulationRequest, Body()]) -> Simulation
         request.model_dump(),
         current,
         wiring.current_clock().now(),
-        LogReader(settings().decision_log_table),
+        LogReader(settings().decision_log_table, settings().stats_table),
         retention_days=settings().decision_retention_days,
     )
     seconds = round(time.perf_counter() - started, 3)

@@ -29,7 +29,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     job_id, partition = str(event["job_id"]), int(event["partition"])
     logger.append_keys(job_id=job_id, partition=partition)
     answer = wiring.simulation_job().partition_step(
-        job_id, event["plan"], partition, LogReader(settings().decision_log_table)
+        job_id, event["plan"], partition, LogReader(settings().decision_log_table, settings().stats_table)
     )
     logger.info("simulation partition", extra={"recorded": answer["recorded"], "events": answer.get("events")})
     return answer

@@ -3,11 +3,12 @@
 Keys serve the admin questions:
 - by decision id: the table key `decision_id` (also the idempotency marker of the event);
 - by customer and time: index `by-customer` (customer_id, decided_at);
-- by day (and reason): index `by-day` (day_shard, decided_at). A day's writes are spread over
-  DAY_SHARDS partitions so one busy day never makes a hot index partition; a day query reads
-  every shard. A reason is a filter on it, not an index of its own: each index costs a write unit
-  per logged decision, and admin queries by reason are rare next to decisions (entries written
-  while the `by-day-reason` index existed still carry its key `reason_at`; nothing reads it);
+- by day: not an index. The log stream function lists each batch's decisions on day pages in the
+  stats table (shared.adapters.day_pages), ~60 bytes a decision inside the transaction it already
+  writes, where the `by-day` index cost a write unit per decision and per state change; readers
+  list a day's ids from the pages and read the entries by key (shared.adapters.log_entries).
+  Entries no longer carry `day_shard` (nor `reason_at`, from the older `by-day-reason` index);
+  older entries may still hold them, unread;
 - the outbox is the table's stream (NEW_AND_OLD_IMAGES): every committed decision and every state
   change reaches the log stream function (shared.usecases.log_stream), which publishes and counts
   it; `decision_of` reads a stream image. No attribute, index or extra write serves it.
@@ -18,10 +19,9 @@ event_id with different content is told apart from a redelivery.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared.domain import explanation
@@ -30,32 +30,11 @@ from shared.domain.explanation import REASON_NAMES, instant_of, instant_value
 
 KEY = "decision_id"
 BY_CUSTOMER = "by-customer"
-BY_DAY = "by-day"
-DAY_SHARDS = 16
 FINGERPRINT = "fingerprint"
 
 
 def key(decision_id: str) -> dict[str, Any]:
     return {KEY: {"S": decision_id}}
-
-
-# The first UTC day whose entries are all sharded by customer (day_shard below). Entries before it
-# were spread by decision id, so a reader that wants one customer partition of such a day reads all
-# of the day's shards and keeps its customers (shared.adapters.log_replay). Set it to the day after
-# the deploy that brought customer sharding: later only costs reads, earlier would miss entries.
-CUSTOMER_SHARDED_SINCE = date(2026, 12, 2)
-
-
-def customer_shard(customer_id: str) -> int:
-    """The customer's shard of every day: the simulation's partition p is shard p of each day."""
-    return int(hashlib.sha256(customer_id.encode()).hexdigest(), 16) % DAY_SHARDS
-
-
-def day_shard(decision: Decision) -> str:
-    """Sharded by customer, not by decision: shard p of every day holds exactly the customers of
-    partition p, so a simulation partition reads one shard a day and sees each of its customers whole.
-    One customer's decisions of a day are few (caps and the ledger bound), so no shard runs hot."""
-    return f"{decision.decided_at:%Y-%m-%d}#{customer_shard(decision.customer_id):02d}"
 
 
 def to_item(decision: Decision, retention: timedelta) -> dict[str, Any]:
@@ -69,7 +48,6 @@ def to_item(decision: Decision, retention: timedelta) -> dict[str, Any]:
         "decided_at": {"S": decided_at},
         "action": {"S": str(decision.action)},
         "reason": {"S": str(decision.reason)},
-        "day_shard": {"S": day_shard(decision)},
         "policy_version": {"N": str(decision.policy_version)},
         "expires_at": {"N": str(int((decision.decided_at + retention).timestamp()))},
         "doc": {"S": compact_doc(decision)},
@@ -346,16 +324,3 @@ def decision_of(image: dict[str, Any] | None) -> Decision | None:
     if not image or "record_type" in image or "doc" not in image:
         return None
     return from_item(image)
-
-
-def day_queries(table: str, day: str) -> list[dict[str, Any]]:
-    """One Query per shard of a day on the day index (a day is spread over DAY_SHARDS partitions)."""
-    return [
-        {
-            "TableName": table,
-            "IndexName": BY_DAY,
-            "KeyConditionExpression": "day_shard = :shard",
-            "ExpressionAttributeValues": {":shard": {"S": f"{day}#{shard:02d}"}},
-        }
-        for shard in range(DAY_SHARDS)
-    ]

@@ -1,37 +1,45 @@
 """Admin queries over the decision log: by customer, or by time range (and reason), newest first,
 paginated with a signed token (shared.adapters.tokens) that returns each decision exactly once.
-Indexes only, never a scan.
+Keys, an index and the day pages only, never a scan.
 
-A time-range query reads one day at a time, newest first, from the day's shards (the day index
-spreads a day over decision_log.DAY_SHARDS partitions; action, reason and state are filters on it)
-and merges them by time. The token holds, for the current day, where each shard stopped; it is
+A time-range query reads one day at a time, newest first: the day's pages (shared.adapters.day_pages,
+written by the log stream function) list its decisions in order, and the entries are read by key
+(shared.adapters.log_entries), so each shows as it is now. Action, reason, state and "a decision,
+not an admin or outcome record" are checked on the entry, as the day index's FilterExpression did.
+The token holds the day and the position (decided_at, decision_id) of the last row it read; it is
 signed with the query's fingerprint, so a caller can neither edit it nor use it for another query.
+A decision is listed once its stream batch is counted (seconds after it was committed).
 """
 
 from __future__ import annotations
 
 import hashlib
-import heapq
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from itertools import islice
 from typing import Any
 
-from shared.adapters import aws, decision_log
+from shared.adapters import aws, day_pages, decision_log, log_entries
+from shared.adapters.day_pages import DayPages
 from shared.adapters.tokens import SecretKey, TokenSigner, refused
 from shared.domain.decision import Action, Decision, Reason, State, format_utc
 from shared.domain.errors import InvalidInput
 
 MAX_RANGE = timedelta(days=31)
 # The log holds nothing older than the service, nor decided later than tomorrow (UTC): a bound far
-# outside would only make the API walk empty days (16 Queries each) or overflow datetime arithmetic.
+# outside would only make the API walk empty days (a Query each) or overflow datetime arithmetic.
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 TOKEN_KIND = "decisions"  # noqa: S105 - what the token pages, not a secret
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 MAX_LIMIT = 2000  # the API allows 500 a page; exports read 2000
 NOT_ADMIN = "attribute_not_exists(record_type)"
 NOT_A_DECISION = "record_type"  # admin actions and outcome records carry one; decisions do not
+# A key of the by-customer index (a by-customer token's cursor): the table's key and the index's.
+_CUSTOMER_KEY = (decision_log.KEY, "customer_id", "decided_at")
+Position = tuple[datetime, str]  # (decided_at, decision_id): the order a range is listed in, descending
 
 
 @dataclass(frozen=True)
@@ -96,8 +104,10 @@ def check_moment(moment: datetime, field: str, now: datetime) -> datetime:
 
 
 class DecisionLogQueries(aws.AwsPort):
-    def __init__(self, table: str, client: Any = None, signer: TokenSigner | None = None) -> None:
+    def __init__(self, table: str, stats_table: str, client: Any = None, signer: TokenSigner | None = None) -> None:
         self.table = table
+        # The day pages live in the stats table (shared.adapters.day_pages).
+        self.pages = DayPages(stats_table, client)
         # Without a signer (tools that never page) the key is looked up only if a token is needed.
         self.signer = signer or TokenSigner(SecretKey(None))
         super().__init__(client)
@@ -166,81 +176,61 @@ class DecisionLogQueries(aws.AwsPort):
         token = self._token(query, {"cursor": cursor}) if cursor else None
         return decisions, token
 
-    # -- by time range: a day at a time, its shards merged ----------------------------------------
+    # -- by time range: a day at a time, from the day's pages ------------------------------------
     def _range_page(
-        self, query: DecisionQuery, state: dict[str, Any], budget: _Budget
+        self, query: DecisionQuery, state: _RangeState, budget: _Budget
     ) -> tuple[list[Decision], str | None]:
         assert query.start and query.end
-        day = state.get("day") or f"{query.end:%Y-%m-%d}"
-        cursors: dict[str, Any] = state.get("cursors") or {}
+        first_day = query.start.date()
+        day, before = state.day or query.end.date(), state.before
         found: list[Decision] = []
-        while day >= f"{query.start:%Y-%m-%d}":
-            wanted = query.limit - len(found)
-            taken, cursors, exhausted = self._day_page(query, day, cursors, wanted, budget)
+        while day >= first_day:
+            taken, last, exhausted = self._day_page(query, day, before, query.limit - len(found), budget)
             found += taken
             if not exhausted:
-                return found, self._token(query, {"day": day, "cursors": cursors})
-            day = (datetime.fromisoformat(day) - timedelta(days=1)).strftime("%Y-%m-%d")
-            cursors = {}
+                return found, self._token(query, _range_token(day, last or before))
+            day, before = day - timedelta(days=1), None
             if len(found) >= query.limit or budget.spent:
-                more = day >= f"{query.start:%Y-%m-%d}"
-                return found, self._token(query, {"day": day, "cursors": {}}) if more else None
+                return found, self._token(query, _range_token(day, None)) if day >= first_day else None
         return found, None
 
     def _token(self, query: DecisionQuery, state: dict[str, Any]) -> str:
         return self.signer.encode(TOKEN_KIND, query.fingerprint(), state)
 
     def _day_page(
-        self, query: DecisionQuery, day: str, cursors: dict[str, Any], wanted: int, budget: _Budget
-    ) -> tuple[list[Decision], dict[str, Any], bool]:
-        """Up to `wanted` newest decisions of one day across its shards, after the shard cursors."""
-        heads: list[tuple[str, str, int, dict[str, Any]]] = []
-        streams: dict[str, tuple[list[dict[str, Any]], bool]] = {}
-        for shard in range(decision_log.DAY_SHARDS):
-            name = f"{day}#{shard:02d}"
-            if cursors.get(name) == "done":
-                continue
-            request = self._day_request(query, name)
-            items, last = self._read(request, cursors.get(name), wanted)
-            streams[name] = (items, last is None)
-        for name, (items, _) in streams.items():
-            for position, item in enumerate(items):
-                heads.append(
-                    (item["decided_at"]["S"], item[decision_log.KEY]["S"], position, {"name": name, "item": item})
-                )
-        newest = heapq.nlargest(wanted, heads, key=lambda h: (h[0], h[1]))
-        # A prefix of the merged order holds a prefix of every shard: the cursors below stay exact.
-        newest = newest[: len(budget.take([ref["item"] for *_, ref in newest]))]
-        taken: dict[str, int] = {}
-        for _, _, position, ref in newest:
-            taken[ref["name"]] = max(taken.get(ref["name"], -1), position)
-        new_cursors = dict(cursors)
-        for name, (items, reached_end) in streams.items():
-            last_taken = taken.get(name, -1)
-            if reached_end and last_taken == len(items) - 1:
-                new_cursors[name] = "done"
-            elif last_taken >= 0:
-                new_cursors[name] = self._key_of(items[last_taken])
-        exhausted = all(new_cursors.get(f"{day}#{s:02d}") == "done" for s in range(decision_log.DAY_SHARDS))
-        return [decision_log.from_item(ref["item"]) for *_, ref in newest], new_cursors, exhausted
-
-    def _day_request(self, query: DecisionQuery, shard: str) -> dict[str, Any]:
-        values: dict[str, Any] = {
-            ":shard": {"S": shard},
-            ":start": {"S": _t(query.start)},
-            ":end": {"S": _t(query.end)},
-        }
-        # A reason is a filter on the day index (there is no reason index: see decision_log): the
-        # same order, newest first, and the same answers as a reason-keyed index gave.
-        index, condition = decision_log.BY_DAY, "day_shard = :shard AND decided_at BETWEEN :start AND :end"
-        request = {
-            "TableName": self.table,
-            "IndexName": index,
-            "KeyConditionExpression": condition,
-            "ExpressionAttributeValues": values,
-            "ScanIndexForward": False,
-        }
-        return self._filtered(request, query)
+        self, query: DecisionQuery, day: date, before: Position | None, wanted: int, budget: _Budget
+    ) -> tuple[list[Decision], Position | None, bool]:
+        """Up to `wanted` newest decisions of one day after the `before` position, the position of
+        the last one, and whether the day has no more. The day's pages list the decisions; each
+        entry is read by key (as it is now: its state may have changed since), and what the index's
+        FilterExpression did is done here, on the entry, in the same order."""
+        rows = self.pages.newest_first(day, query.start, query.end, before=before)
+        filtered = _filters(query)
+        taken: list[dict[str, Any]] = []
+        last: Position | None = None
+        chunk = 0
+        while len(taken) < wanted:
+            # Entries are read a BatchGetItem (at most 100 keys) at a time, as many as the page still
+            # needs; with a filter, twice as many as the last time, since so many did not match. Each
+            # entry read costs a read unit's half whether it matches or not (as a filtered Query did).
+            needed = wanted - len(taken)
+            chunk = min(log_entries.BATCH_KEYS, max(needed, 2 * chunk) if filtered else needed)
+            listed = list(islice(rows, chunk))
+            entries = log_entries.fetch(self.client, self.table, [r.decision_id for r in listed]) if listed else {}
+            for row in listed:
+                item = entries.get(row.decision_id)  # absent: expired since the page was written
+                if item is None or not _matches(item, query):
+                    last = row.position
+                    continue
+                if len(taken) == wanted or not budget.take([item]):
+                    return _decisions(taken), last, False
+                taken.append(item)
+                last = row.position
+            if len(listed) < chunk:
+                return _decisions(taken), last, True
+        # The page is full at a chunk's end: the day is done if no row is left (a row left that the
+        # filter would refuse still gets a token, as a filtered Query's LastEvaluatedKey did).
+        return _decisions(taken), last, next(rows, None) is None
 
     @staticmethod
     def _filtered(request: dict[str, Any], query: DecisionQuery) -> dict[str, Any]:
@@ -278,8 +268,7 @@ class DecisionLogQueries(aws.AwsPort):
 
     @staticmethod
     def _key_of(item: dict[str, Any]) -> dict[str, Any]:
-        names = (decision_log.KEY, "customer_id", "decided_at", "day_shard", "reason_at")
-        return {n: item[n] for n in names if n in item}
+        return {n: item[n] for n in _CUSTOMER_KEY if n in item}
 
 
 def _state_filter(state: State, values: dict[str, Any], names: dict[str, str]) -> str:
@@ -329,28 +318,95 @@ def _customer_state(state: dict[str, Any]) -> dict[str, Any]:
     return state
 
 
-def _range_state(state: dict[str, Any], query: DecisionQuery) -> dict[str, Any]:
-    """A time-range token's state: a day inside the query's range and, per shard of that day,
-    "done" or a key to resume after. Signed, so this only guards against our own mistakes."""
-    if not state:
-        return state
-    assert query.start and query.end
-    day, cursors = state.get("day"), state.get("cursors")
-    if set(state) != {"day", "cursors"} or not isinstance(day, str) or not _DAY.fullmatch(day):
-        raise refused()
-    if not f"{query.start:%Y-%m-%d}" <= day <= f"{query.end:%Y-%m-%d}" or not isinstance(cursors, dict):
-        raise refused()
-    shards = {f"{day}#{shard:02d}" for shard in range(decision_log.DAY_SHARDS)}
-    if not set(cursors) <= shards or not all(c == "done" or _is_key(c) for c in cursors.values()):
-        raise refused()
+@dataclass(frozen=True)
+class _RangeState:
+    """Where a time-range listing resumes: a day (None: the range's last) and, on it, the position
+    of the last row read (None: from the day's newest)."""
+
+    day: date | None = None
+    before: Position | None = None
+
+
+def _range_token(day: date, before: Position | None) -> dict[str, Any]:
+    state: dict[str, Any] = {"day": day.isoformat()}
+    if before is not None:
+        state["before"] = [day_pages.stamp(before[0]), before[1]]
     return state
 
 
+def earlier_version() -> InvalidInput:
+    """A genuine token of the listing by day index (its per-shard cursors mean nothing to the day
+    pages): refused, but saying what to do, since the caller did nothing wrong."""
+    return InvalidInput(
+        "next_token was given out by an earlier version of this listing; repeat the query without it to start again",
+        [{"field": "next_token", "message": "is from an earlier version: start the listing again"}],
+    )
+
+
+def _range_state(state: dict[str, Any], query: DecisionQuery) -> _RangeState:
+    """A time-range token's state: a day inside the query's range and, optionally, the position
+    (decided_at on that day, decision_id) to resume after. Signed, so this only guards against our
+    own mistakes and tokens of an earlier version."""
+    if not state:
+        return _RangeState()
+    assert query.start and query.end
+    if set(state) == {"day", "cursors"}:
+        raise earlier_version()
+    day_text, before = state.get("day"), state.get("before")
+    if not {"day"} <= set(state) <= {"day", "before"} or not isinstance(day_text, str) or not _DAY.fullmatch(day_text):
+        raise refused()
+    try:
+        day = date.fromisoformat(day_text)
+    except ValueError:
+        raise refused() from None
+    if not query.start.date() <= day <= query.end.date():
+        raise refused()
+    if before is None:
+        return _RangeState(day)
+    if not (isinstance(before, list) and len(before) == 2 and all(isinstance(v, str) for v in before)):
+        raise refused()
+    try:
+        moment = datetime.strptime(before[0], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC)
+    except ValueError:
+        raise refused() from None
+    if moment.date() != day:
+        raise refused()
+    return _RangeState(day, (moment, before[1]))
+
+
+def _filters(query: DecisionQuery) -> bool:
+    return bool(query.action or query.reason or query.state)
+
+
+def _matches(item: dict[str, Any], query: DecisionQuery) -> bool:
+    """What the day index's FilterExpression kept: decisions only (NOT_ADMIN), of the action,
+    reason and state asked for (`_state_filter`'s rule for entries without a state)."""
+    if NOT_A_DECISION in item:
+        return False
+    if query.action and item["action"]["S"] != str(query.action):
+        return False
+    if query.reason and item["reason"]["S"] != str(query.reason):
+        return False
+    if query.state:
+        stored = item.get(decision_log.STATE)
+        if stored is not None:
+            return bool(stored["S"] == str(query.state))
+        if query.state == State.SUPPRESSED:
+            return bool(item["action"]["S"] == str(Action.NONE))
+        if query.state == State.RELEASED:
+            return bool(item["action"]["S"] != str(Action.NONE))
+        return False
+    return True
+
+
+def _decisions(items: Iterable[dict[str, Any]]) -> list[Decision]:
+    return [decision_log.from_item(item) for item in items]
+
+
 def _is_key(value: Any) -> bool:
-    names = {decision_log.KEY, "customer_id", "decided_at", "day_shard", "reason_at"}
     return (
         isinstance(value, dict)
         and decision_log.KEY in value
-        and set(value) <= names
+        and set(value) <= set(_CUSTOMER_KEY)
         and all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in value.values())
     )

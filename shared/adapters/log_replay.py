@@ -1,19 +1,23 @@
 """Reading the decision log back for a simulation: a partition's decisions of a window, and the
-history of its customers before it. Indexes only, never a scan.
+history of its customers before it. Day pages and keys, never a scan.
 
-- Decisions of the window: index `by-day` (day_shard, decided_at), shard p % 16 of each day for
-  partition p (decision_log.day_shard hashes the customer). A plan of a large log splits each shard
-  into `sub_partitions` by a finer hash of the customer (`partition_of`): partition p is then the
-  customers of shard p % 16 whose sub-partition is p // 16; it reads its shard's pages of each day
-  and keeps its own customers, dropped by their id before anything else of the item is decoded (so
-  a partition's memory divides by the sub-partitions while its day reads repeat once per
-  sub-partition). Days before decision_log.CUSTOMER_SHARDED_SINCE were sharded by decision id: for
-  those, every shard of the day is read and only the partition's customers are kept.
+- Decisions of the window (`decisions`): for each day of the window, the day's pages
+  (shared.adapters.day_pages, written by the log stream function with its counts) list every
+  decision of the day as (decided_at, decision_id, customer_id). The rows of the window are
+  read once per day whatever partitions are read together; the rows of customers outside the
+  partitions read are dropped by the customer id (`partition_of`) before anything else is
+  fetched; the remaining entries are read by key (shared.adapters.log_entries.fetch,
+  BatchGetItem, 100 keys a request) and decoded. A partition of a plan split in sub-partitions
+  reads the same pages as its shard's other sub-partitions and fetches only its own customers,
+  so its memory and its entry reads divide by the sub-partitions while its page reads repeat.
+  Entries are read as they are now (a release or a cancellation updates the entry, never a page).
 - History (`histories`): one Query per customer on index `by-customer` over [warm-up start,
   window end): the approvals before the window (to warm the ledger), the outcome records and the
-  admin records (opt-outs set and lifted). Outcome and admin records have no day shard, so the
-  customer's own partition of the index is where they are; the same Query brings the customer's
-  earlier approvals at no extra request.
+  admin records (opt-outs set and lifted); the same Query brings the customer's earlier
+  approvals at no extra request.
+
+A decision is on its day's pages once its stream batch was counted (the stream's batching
+window, seconds): a window ending now may miss the last seconds' decisions.
 
 Items are decoded without validating a Decision model per item: only what a replay reads.
 """
@@ -29,13 +33,21 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
-from shared.adapters import aws, decision_log, outcome_log
+from shared.adapters import aws, day_pages, decision_log, log_entries, outcome_log
 from shared.domain.decision import Action, DecisionInput, State, format_utc
 from shared.domain.events import Channel, Outcome
 from shared.domain.outcomes import FollowUpOutcome
 from shared.domain.replay import LoggedDecision, PreferenceChange
 
 THREADS = 16
+# Days whose pages are read at once: a day's rows are held whole while they are filtered (~350 bytes
+# a row as objects: ~350 MB for a day of 1 million decisions), and parsing them is CPU work the
+# threads do not share; two overlap one day's Query latency with another's parsing.
+DAY_THREADS = 2
+# A plan's partitions with one sub-partition: customers by hash. The hash (sha256 of the id) and
+# its split (low part: the shard, higher part: the sub-partition) are fixed: a job's stored plan
+# and its recorded partitions mean the same customers whatever code runs them.
+SHARDS = 16
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 PREFERENCES_CHANGED = "preferences_changed"
@@ -46,71 +58,38 @@ _OUTCOMES = {o.value: o for o in Outcome}
 
 
 def partition_of(customer_id: str, sub_partitions: int = 1) -> int:
-    """The customer's partition when each day shard is split in `sub_partitions`: its shard
-    (decision_log.customer_shard, the low part of the hash) + 16 x its sub-partition (the hash's
-    higher part, independent of the shard). With 1 sub-partition it is the customer's shard."""
-    if sub_partitions == 1:
-        return decision_log.customer_shard(customer_id)
-    # The same digest as customer_shard (a test holds them together), hashed once per item read.
-    digest = int(hashlib.sha256(customer_id.encode()).hexdigest(), 16)
-    shard, higher = digest % decision_log.DAY_SHARDS, digest // decision_log.DAY_SHARDS
-    return shard + decision_log.DAY_SHARDS * (higher % sub_partitions)
+    """The customer's partition when each of the SHARDS is split in `sub_partitions`: its shard
+    (the hash's low part) + SHARDS x its sub-partition (the hash's higher part, independent of
+    the shard). With 1 sub-partition it is the customer's shard."""
+    # Hashed for every row of every page a partition reads (from the digest's bytes: the same number
+    # as its hex form, for less work).
+    digest = int.from_bytes(hashlib.sha256(customer_id.encode()).digest(), "big")
+    return digest % SHARDS + SHARDS * ((digest // SHARDS) % sub_partitions)
 
 
 @dataclass(frozen=True)
 class DayRead:
-    """One Query stream: a day's shard, the window's part of that day, and whether every
-    customer it returns belongs to the partitions read (or must be checked: days sharded by
-    decision, or a shard split into sub-partitions)."""
+    """One day of a window: the window's part of that day, and the partitions whose customers are
+    kept (None: every customer the day lists)."""
 
     day: date
-    shard: int
     start: datetime
     end: datetime
-    keep: frozenset[int] | None = None  # partitions (partition_of) to keep; None keeps every item
+    keep: frozenset[int] | None = None  # partitions (partition_of) to keep; None keeps every row
     sub_partitions: int = 1
 
-    def request(self, table: str) -> dict[str, Any]:
-        return {
-            "TableName": table,
-            "IndexName": decision_log.BY_DAY,
-            "KeyConditionExpression": "day_shard = :shard AND decided_at BETWEEN :start AND :end",
-            "ExpressionAttributeValues": {
-                ":shard": {"S": f"{self.day.isoformat()}#{self.shard:02d}"},
-                ":start": {"S": format_utc(self.start)},
-                ":end": {"S": format_utc(self.end)},
-            },
-        }
 
-
-def day_reads(
-    start: datetime,
-    end: datetime,
-    partitions: Iterable[int],
-    sharded_since: date = decision_log.CUSTOMER_SHARDED_SINCE,
-    sub_partitions: int = 1,
-) -> list[DayRead]:
-    """The Queries that return exactly the decisions of these partitions' customers in [start, end]
-    (partition p: shard p % 16, sub-partition p // 16 of `sub_partitions`)."""
-    shards = decision_log.DAY_SHARDS
+def day_reads(start: datetime, end: datetime, partitions: Iterable[int], sub_partitions: int = 1) -> list[DayRead]:
+    """The days to read for exactly the decisions of these partitions' customers in [start, end]
+    (partition p: shard p % SHARDS, sub-partition p // SHARDS of `sub_partitions`)."""
     wanted = frozenset(partitions)
-    every = wanted == frozenset(range(shards * sub_partitions))
-    by_shard: dict[int, set[int]] = {}
-    for p in wanted:
-        by_shard.setdefault(p % shards, set()).add(p)
+    keep = None if wanted == frozenset(range(SHARDS * sub_partitions)) else wanted
     reads = []
-    day = start.date()
-    while day <= end.date():
-        first = max(start, datetime.combine(day, datetime.min.time(), UTC))
-        last = min(end, datetime.combine(day + timedelta(days=1), datetime.min.time(), UTC) - timedelta(microseconds=1))
-        if every:
-            reads += [DayRead(day, s, first, last) for s in range(shards)]
-        elif day >= sharded_since:
-            for s, mine in sorted(by_shard.items()):
-                whole = len(mine) == sub_partitions  # every sub-partition of the shard: keep all
-                reads.append(DayRead(day, s, first, last, None if whole else frozenset(mine), sub_partitions))
-        else:
-            reads += [DayRead(day, s, first, last, wanted, sub_partitions) for s in range(shards)]
+    day = start.astimezone(UTC).date()
+    while day <= end.astimezone(UTC).date():
+        opens = datetime.combine(day, datetime.min.time(), UTC)
+        first, last = max(start, opens), min(end, opens + timedelta(days=1) - timedelta(microseconds=1))
+        reads.append(DayRead(day, first, last, keep, sub_partitions))
         day += timedelta(days=1)
     return reads
 
@@ -123,35 +102,59 @@ class History:
 
 
 class LogReader(aws.AwsPort):
-    """The simulation's reads of the decision log. Counts its Queries and items (for progress and
-    the bench); Queries run on THREADS threads, since each waits on the network."""
+    """The simulation's reads of the decision log (entries, by-customer) and of its day pages (the
+    stats table). Counts its requests and the items they return (for progress and the bench);
+    reads run on THREADS threads, since each waits on the network."""
 
-    def __init__(self, table: str, client: Any = None, threads: int = THREADS) -> None:
+    def __init__(self, table: str, stats_table: str, client: Any = None, threads: int = THREADS) -> None:
         self.table = table
         self.threads = threads
-        self.queries = 0
-        self.items = 0
+        self.pages = day_pages.DayPages(stats_table, client)
+        self.history_queries = 0
+        self.batch_gets = 0
+        self.items = 0  # log entries and history items returned
         super().__init__(client)
 
+    @property
+    def queries(self) -> int:
+        """Query requests: day pages and histories."""
+        return self.pages.queries + self.history_queries
+
     def decisions(self, reads: Sequence[DayRead]) -> Iterator[LoggedDecision]:
-        """The decisions these Queries return, decoded (in no particular order)."""
+        """The decisions of these days' windows and partitions, decoded (in no particular order)."""
 
-        def read(one: DayRead) -> list[LoggedDecision]:
-            found = []
-            for item in self._pages(one.request(self.table)):
-                # The customer id first: another partition's item is dropped before it is decoded.
-                if one.keep is None or partition_of(item["customer_id"]["S"], one.sub_partitions) in one.keep:
-                    found.append(decode(item))
-            return found
+        def listed(one: DayRead) -> list[str]:
+            return [row.decision_id for row in self._rows(one)]
 
-        yield from self._parallel(read, reads)
+        ids = list(self._parallel(listed, reads, min(self.threads, DAY_THREADS)))
+        chunks = [ids[n : n + log_entries.BATCH_KEYS] for n in range(0, len(ids), log_entries.BATCH_KEYS)]
+
+        def read(chunk: list[str]) -> list[LoggedDecision]:
+            # A listed decision whose entry has expired is simply absent.
+            return [decode(item) for item in self._entries(chunk) if "record_type" not in item]
+
+        yield from self._parallel(read, chunks)
+
+    def _rows(self, one: DayRead) -> list[day_pages.Row]:
+        if one.keep is None:
+            return self.pages.rows(one.day, one.start, one.end)
+        keep, subs = one.keep, one.sub_partitions
+        # Other partitions' rows are dropped as the page is parsed, before a Row is built. No memo
+        # of customers' partitions: a month of a large log has millions of customers.
+        return self.pages.rows(one.day, one.start, one.end, lambda customer: partition_of(customer, subs) in keep)
+
+    def _entries(self, decision_ids: list[str]) -> list[dict[str, Any]]:
+        found = log_entries.fetch(self.client, self.table, decision_ids)
+        self.batch_gets += -(-len(decision_ids) // log_entries.BATCH_KEYS)
+        self.items += len(found)
+        return list(found.values())
 
     def histories(
         self, customers: Sequence[str], start: datetime, window_start: datetime, end: datetime
     ) -> Iterator[tuple[str, History]]:
         """For each customer (in the order given), its approvals in [start, window_start) and its
         outcome records and opt-out changes in [start, end]. One Query (a page, usually) each:
-        the window's approvals come back too, and are skipped undecoded (the day index gave them)."""
+        the window's approvals come back too, and are skipped undecoded (the day pages listed them)."""
         before = format_utc(window_start)
         bounds = {":start": {"S": format_utc(start)}, ":end": {"S": format_utc(end)}, ":none": {"S": str(Action.NONE)}}
 
@@ -183,7 +186,7 @@ class LogReader(aws.AwsPort):
 
     def _pages(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
         while True:
-            self.queries += 1
+            self.history_queries += 1
             page = self.client.query(**request)
             self.items += len(page["Items"])
             yield from page["Items"]
@@ -191,12 +194,13 @@ class LogReader(aws.AwsPort):
                 return
             request = {**request, "ExclusiveStartKey": page["LastEvaluatedKey"]}
 
-    def _parallel(self, read: Callable[[_T], list[_R]], work: Sequence[_T]) -> Iterator[_R]:
-        if len(work) <= 1 or self.threads <= 1:
+    def _parallel(self, read: Callable[[_T], list[_R]], work: Sequence[_T], threads: int | None = None) -> Iterator[_R]:
+        threads = threads or self.threads
+        if len(work) <= 1 or threads <= 1:
             for one in work:
                 yield from read(one)
             return
-        with ThreadPoolExecutor(max_workers=self.threads) as pool:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
             for batch in pool.map(read, work):
                 yield from batch
 
@@ -310,31 +314,90 @@ def _preference_change(item: dict[str, Any]) -> PreferenceChange | None:
 
 
 class ItemsReader(LogReader):
-    """The same reads over log items held in memory, answering as the indexes would (the bench
-    and tests replay large generated logs without a table)."""
+    """The same reads over log items held in memory (the bench and tests replay large generated
+    logs without a table): the day pages the log stream function would have written for them
+    (`stream_pages`), read and parsed as DayPages reads them, the entries by id, and the
+    by-customer index's answers."""
 
-    def __init__(self, items: Iterable[dict[str, Any]]) -> None:
-        super().__init__(table="memory", client=object(), threads=1)
-        by_shard: dict[str, list[dict[str, Any]]] = {}
+    def __init__(self, items: Iterable[dict[str, Any]], batch: timedelta | None = None) -> None:
+        items = list(items)
+        super().__init__(table="memory", stats_table="memory", client=object(), threads=1)
+        self.pages = _PagesInMemory(stream_pages(items, "memory", batch or STREAM_BATCH))
+        self._entries_by_id = {item[decision_log.KEY]["S"]: item for item in items}
         by_customer: dict[str, list[dict[str, Any]]] = {}
         for item in items:
-            if "day_shard" in item:
-                by_shard.setdefault(item["day_shard"]["S"], []).append(item)
             if "record_type" in item or item["action"]["S"] != str(Action.NONE):  # the Query's filter
                 by_customer.setdefault(item["customer_id"]["S"], []).append(item)
-        self._index = {
-            decision_log.BY_DAY: _sorted(by_shard),
-            decision_log.BY_CUSTOMER: _sorted(by_customer),
-        }
+        self._by_customer = _sorted(by_customer)
+
+    def _entries(self, decision_ids: list[str]) -> list[dict[str, Any]]:
+        found = [self._entries_by_id[i] for i in decision_ids if i in self._entries_by_id]
+        self.batch_gets += -(-len(decision_ids) // log_entries.BATCH_KEYS)
+        self.items += len(found)
+        return found
 
     def _pages(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
         values = request["ExpressionAttributeValues"]
-        key = values[":shard" if request["IndexName"] == decision_log.BY_DAY else ":c"]["S"]
-        times, items = self._index[request["IndexName"]].get(key, ((), ()))
+        times, items = self._by_customer.get(values[":c"]["S"], ((), ()))
         first, last = bisect_left(times, values[":start"]["S"]), bisect_right(times, values[":end"]["S"])
-        self.queries += 1
+        self.history_queries += 1
         self.items += last - first
         yield from items[first:last]
+
+
+STREAM_BATCH = timedelta(seconds=5)  # template.yaml LogStreamFunction: MaximumBatchingWindowInSeconds
+STREAM_BATCH_SIZE = 500  # ... and BatchSize
+PAGE_RETENTION = timedelta(days=400)  # template DecisionRetentionDays (only the pages' expires_at)
+
+
+def stream_pages(
+    items: Iterable[dict[str, Any]], stats_table: str, batch: timedelta = STREAM_BATCH
+) -> list[dict[str, Any]]:
+    """The day page items the log stream function writes for these log entries (decisions only),
+    batched as its event source batches them: the decisions of each `batch` of time (the stream's
+    window; the bench stretches it to lay a small log out as a busy one's pages), at most
+    STREAM_BATCH_SIZE a batch (bench and tests: a log written without the stream)."""
+    rows = sorted(
+        day_pages.Row(_time(item["decided_at"]["S"]), item[decision_log.KEY]["S"], item["customer_id"]["S"])
+        for item in items
+        if "record_type" not in item
+    )
+    batches: list[list[day_pages.Row]] = []
+    for row in rows:
+        last = batches[-1] if batches else None
+        if last is None or len(last) >= STREAM_BATCH_SIZE or row.decided_at - last[0].decided_at >= batch:
+            batches.append([row])
+        else:
+            last.append(row)
+    return [
+        put["Put"]["Item"]
+        for number, rows_of_batch in enumerate(batches)
+        for put in day_pages.page_puts(stats_table, str(number), rows_of_batch, PAGE_RETENTION)
+    ]
+
+
+class _PagesInMemory(day_pages.DayPages):
+    """DayPages over page items held in memory: its Query answered from them (sorted by key, as the
+    table's sort key orders them), so `rows` parses and filters them exactly as it does a table's."""
+
+    def __init__(self, pages: list[dict[str, Any]]) -> None:
+        super().__init__("memory", client=object())
+        by_day: dict[str, list[dict[str, Any]]] = {}
+        for page in pages:
+            by_day.setdefault(page["day"]["S"], []).append(page)
+        self._by_day = {day: _keyed(found) for day, found in by_day.items()}
+
+    def _query(self, day: date, low: datetime, high: datetime, newest_first: bool) -> Iterator[dict[str, Any]]:
+        keys, pages = self._by_day.get(day_pages.page_day(day), ([], []))
+        first, last = bisect_left(keys, day_pages.stamp(low)), bisect_right(keys, day_pages.stamp(high) + "#~")
+        self.queries += 1
+        found = pages[first:last]
+        yield from reversed(found) if newest_first else found
+
+
+def _keyed(pages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+    pages.sort(key=lambda p: p["shard"]["S"])
+    return [p["shard"]["S"] for p in pages], pages
 
 
 def _sorted(groups: dict[str, list[dict[str, Any]]]) -> dict[str, tuple[list[str], list[dict[str, Any]]]]:

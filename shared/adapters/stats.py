@@ -1,28 +1,50 @@
-"""Daily decision counters, kept as the decision log changes (the admin stats never read the log).
+"""Daily decision counters and day pages, kept as the decision log changes (the admin stats never
+read the log).
 
 The log's stream function (shared.usecases.log_stream) adds each batch of stream records to the
 counters in ONE transaction: a receipt item keyed by the batch's first sequence number (what makes
-the count exactly once, see that module) and one ADD per day touched. Decisions count on the day
+the count exactly once, see that module), one ADD per day touched, and the day pages listing the
+decisions the counted records inserted (shared.adapters.day_pages). Decisions count on the day
 they were decided (`total`, `a_<action>`, `r_<reason>`), releases and cancellations on the day
 they happened (`rel_*`, `can_*`). A day's counts are spread over STATS_SHARDS items so concurrent
 writers rarely touch the same one. Nothing is written to the log entries themselves.
+
+Why the pages ride on the counting transaction: it is already paid for once per batch, and it is
+what makes the count exactly once, so the pages are exactly once with it (no decision listed twice
+or missed) for ~60 bytes a decision, where a `by-day` index entry cost a write unit per decision
+and another with each state change (day_pages has the arithmetic). A transaction's pages are keyed
+by the sequence number of the first record it counts (`pages_from`), not by the receipt's key: a
+batch handed again after counting part of it writes the rest under another key, so its pages never
+overwrite the earlier attempt's, even when both start at the same instant.
+
+A transaction holds at most TRANSACT_ITEMS items and TRANSACT_BYTES bytes; `fits` says whether
+the counts and rows of some records do, and the use case counts a batch in several transactions,
+each moving the receipt on from where the previous one left it, when one would not (a batch
+spanning many days: only a bulk replay of old traffic does that).
 """
 
 from __future__ import annotations
 
+import json
 import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shared.adapters import aws
+from shared.adapters import aws, day_pages
+from shared.adapters.day_pages import Row
 from shared.domain.decision import CancelReason, Decision
 
 STATS_SHARDS = 32
+# DynamoDB's limits on one TransactWriteItems: 100 items, 4 MB in all (a margin left for the
+# attribute names and numbers `_bytes` approximates).
+TRANSACT_ITEMS = 100
+TRANSACT_BYTES = 3_900_000
+DEFAULT_RETENTION = timedelta(days=400)
 # The receipts of counted stream batches live beside the counters, in a partition of their own
 # (never a date, so no day query reads it), for as long as a batch can be retried: a stream keeps
 # records 24 hours, so two days is ample.
@@ -96,10 +118,41 @@ class Added(Enum):
     CONTENDED = "contended"  # a concurrent write to one of the items: nothing written, back off and retry
 
 
+def _bytes(items: Sequence[dict[str, Any]]) -> int:
+    """An upper bound of the items' size as DynamoDB counts it (names and values, UTF-8)."""
+    return sum(len(json.dumps(item, separators=(",", ":")).encode()) for item in items)
+
+
 class Stats(aws.AwsPort):
-    def __init__(self, stats_table: str, client: Any = None) -> None:
+    def __init__(self, stats_table: str, client: Any = None, retention: timedelta = DEFAULT_RETENTION) -> None:
         self.stats_table = stats_table
+        self.retention = retention  # the log's: a page expires with the last entry it lists
         super().__init__(client)
+
+    def _items(
+        self,
+        first: str,
+        read: str | None,
+        through: str,
+        counts: Mapping[str, Counter[str]],
+        *,
+        rows: Sequence[Row],
+        now: datetime,
+        pages_from: str,
+    ) -> list[dict[str, Any]]:
+        shard = random.randrange(STATS_SHARDS)  # noqa: S311 - spreading load, not security
+        items: list[dict[str, Any]] = [{"Put": _receipt_put(self.stats_table, first, read, through, now)}]
+        items += [
+            {"Update": _counter_update(self.stats_table, day, shard, names, now)}
+            for day, names in sorted(counts.items())
+            if names
+        ]
+        return items + day_pages.page_puts(self.stats_table, pages_from, rows, self.retention)
+
+    def fits(self, counts: Mapping[str, Counter[str]], rows: Sequence[Row]) -> bool:
+        """Whether one transaction can add these counts and list these rows."""
+        items = self._items("0", None, "0", counts, rows=rows, now=datetime.now(UTC), pages_from="0")
+        return len(items) <= TRANSACT_ITEMS and _bytes(items) <= TRANSACT_BYTES
 
     def counted_through(self, first: str) -> str | None:
         """The last sequence number counted by a batch that started at `first`, None if none did."""
@@ -108,17 +161,20 @@ class Stats(aws.AwsPort):
         return str(found) if found is not None else None
 
     def add(
-        self, first: str, read: str | None, through: str, counts: Mapping[str, Counter[str]], now: datetime
+        self,
+        first: str,
+        read: str | None,
+        through: str,
+        counts: Mapping[str, Counter[str]],
+        now: datetime,
+        *,
+        rows: Sequence[Row] = (),
+        pages_from: str | None = None,
     ) -> Added:
-        """Adds `counts` (day -> counter names) and moves the receipt of the batch that starts at
-        `first` from `read` to `through`, in one transaction."""
-        shard = random.randrange(STATS_SHARDS)  # noqa: S311 - spreading load, not security
-        items: list[dict[str, Any]] = [{"Put": _receipt_put(self.stats_table, first, read, through, now)}]
-        items += [
-            {"Update": _counter_update(self.stats_table, day, shard, names, now)}
-            for day, names in sorted(counts.items())
-            if names
-        ]
+        """Adds `counts` (day -> counter names), lists `rows` on day pages keyed by `pages_from`
+        (the first record counted here; default `first`), and moves the receipt of the batch that
+        starts at `first` from `read` to `through`, in one transaction."""
+        items = self._items(first, read, through, counts, rows=rows, now=now, pages_from=pages_from or first)
         try:
             self.client.transact_write_items(TransactItems=items)
         except ClientError as error:

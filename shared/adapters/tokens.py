@@ -29,8 +29,9 @@ from shared.adapters import aws
 from shared.domain.errors import ConfigurationError, InvalidInput
 
 VERSION = 1
-# A range page's token holds a key per day shard (16): about 1 KB deflated. Far below API
-# Gateway's 10 KB request line, and checked before anything is decoded.
+# A range page's token holds the day and the last position read (a customer page's, its index
+# key): well under 1 KB. Far below API Gateway's 10 KB request line, and checked before anything
+# is decoded.
 MAX_TOKEN_CHARS = 4096
 MAX_STATE_BYTES = 65536
 TOKEN_TTL_SECONDS = 24 * 3600

@@ -18,7 +18,15 @@ into what used to ride on the decide path:
   batch's FIRST sequence number, holding `through`, the last sequence number it counted. The
   receipt is not read first: a batch is almost always new, so the transaction assumes no receipt
   (its condition: none exists) and the receipt is read only when that condition fails. A normal
-  batch costs one request.
+  batch costs one request;
+- listing, exactly once, with the counts: the same transaction writes the day pages of the
+  decisions the counted records INSERTed (shared.adapters.day_pages: rows of decided_at,
+  decision_id, customer_id, ~60 bytes each). They replace the `by-day` index, which cost a write
+  unit per decision and another per state change; riding on a transaction paid per batch anyway,
+  a 5 s batch at 1 M events/day lists its ~58 decisions for ~0.14 write units each. Whatever
+  makes a count exactly once makes its pages so: they are written by the same transactions. A
+  transaction's pages are keyed by the first record IT counts (not the receipt's key), so the
+  transactions that count one batch in parts never write the same page key.
 
 Why the receipt makes the count exactly once. Lambda reads a shard in order and moves its
 checkpoint only when a batch succeeds, or to the record the function reports as failed
@@ -43,6 +51,13 @@ at a record we reported failed, which we never counted: nothing before it is eve
   two invocations of one batch (none should overlap with ParallelizationFactor 1, but a timeout's
   retry may start while a slow attempt still runs) cannot both count it: the loser reads the
   receipt, drops what the winner counted, and tries again with a backoff (shared.adapters.retry).
+- A batch whose counts and pages do not fit one transaction (100 items, 4 MB: a batch spanning
+  ~50 days or more, which only a bulk replay of old traffic makes) is counted in several, in stream
+  order, each taking the longest prefix of what is left that fits. Each moves the receipt from the
+  `through` the previous one wrote (its condition) to its own last record: each is the step a
+  batch handed again after a partial count takes, so a crash between them leaves a receipt saying
+  how far the count went, and the retry counts from there. (Counter ADDs are not idempotent: no
+  part is ever written without moving the receipt past it in the same transaction.)
 This holds only if a retried batch never starts inside a range counted before, which bisecting a
 failed batch would do: the mapping sets BisectBatchOnFunctionError false, and this use case never
 raises after its transaction commits. Receipts expire after two days (a stream keeps records 24
@@ -63,6 +78,7 @@ from shared import faults
 from shared.adapters import decision_log, retry
 from shared.adapters.aws import AWS_ERRORS, retryable
 from shared.adapters.clock import Clock, WallClock
+from shared.adapters.day_pages import Row, rows_of
 from shared.adapters.stats import Added, decision_counts, lifecycle_counts
 from shared.domain.decision import Decision, State
 
@@ -97,10 +113,12 @@ class Change:
 
 @dataclass(frozen=True)
 class Effect:
-    """What one change means: a decision to announce (None: nothing) and the counts it adds, by day."""
+    """What one change means: a decision to announce (None: nothing), the counts it adds, by day,
+    and the row listing it on its day's pages (an INSERTed decision only)."""
 
     announce: Decision | None = None
     counts: dict[str, Counter[str]] = field(default_factory=dict)
+    row: Row | None = None
 
 
 def effect_of(change: Change) -> Effect:
@@ -108,7 +126,8 @@ def effect_of(change: Change) -> Effect:
     if new is None:  # an admin or outcome record, or an entry expiring (REMOVE)
         return Effect()
     if change.kind == "INSERT":
-        return Effect(new, {f"{new.decided_at:%Y-%m-%d}": decision_counts(new)})
+        (row,) = rows_of([new])
+        return Effect(new, {f"{new.decided_at:%Y-%m-%d}": decision_counts(new)}, row)
     old = decision_log.decision_of(change.old)
     if change.kind != "MODIFY" or old is None or old.state is new.state:
         return Effect()
@@ -130,8 +149,18 @@ class Counting(Protocol):
     def counted_through(self, first: str) -> str | None: ...
 
     def add(
-        self, first: str, read: str | None, through: str, counts: dict[str, Counter[str]], now: datetime
+        self,
+        first: str,
+        read: str | None,
+        through: str,
+        counts: dict[str, Counter[str]],
+        now: datetime,
+        *,
+        rows: Sequence[Row] = (),
+        pages_from: str | None = None,
     ) -> Added: ...
+
+    def fits(self, counts: dict[str, Counter[str]], rows: Sequence[Row]) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -238,22 +267,38 @@ class LogStreamUseCase:
         return len(effects)
 
     def _count(self, first: str, receipt: _Receipt, done: list[Change], effects: list[Effect]) -> int | None:
-        """Adds the counts of `done` once; how many records it counted, or None if it could not.
-        Assumes no receipt until the transaction's condition says otherwise, then reads it
-        (`receipt` is left as what the passing transaction found, or as last read)."""
-        for attempt in range(COUNT_ATTEMPTS):
-            counts = _merged(effects)
-            if not any(counts.values()):
-                return 0  # nothing to add (admin records, or all counted before): no write, no receipt
+        """Adds the counts (and day pages) of `done` once; how many records it counted, or None if
+        it could not. Assumes no receipt until the transaction's condition says otherwise, then
+        reads it (`receipt` is left as what the passing transaction found, or as last read). Counts
+        in several transactions when one cannot hold it all, each moving the receipt on."""
+        counted, failures = 0, 0
+        while failures < COUNT_ATTEMPTS:
+            if not any(_merged(effects).values()):
+                return counted  # nothing (more) to add (admin records, or all counted before): no write
+            size = self._fitting(effects)
+            part = effects[:size]
             try:
-                added = self.stats.add(first, receipt.through, done[-1].sequence, counts, self.clock.now())
+                added = self.stats.add(
+                    first,
+                    receipt.through,
+                    done[size - 1].sequence,
+                    _merged(part),
+                    self.clock.now(),
+                    rows=[e.row for e in part if e.row is not None],
+                    pages_from=done[0].sequence,
+                )
             except AWS_ERRORS as error:
                 if not retryable(error):
                     raise
                 added = Added.CONTENDED
             if added is Added.DONE:
-                receipt.known = True
-                return len(done)
+                receipt.through, receipt.known = done[size - 1].sequence, True
+                counted += size
+                done, effects = done[size:], effects[size:]
+                if not done:
+                    return counted
+                continue
+            failures += 1
             if added is Added.RECEIPT_MOVED:
                 # An earlier (or concurrent) attempt at this batch counted part of it: keep only what it did not.
                 try:
@@ -265,8 +310,25 @@ class LogStreamUseCase:
                 kept = [(c, e) for c, e in zip(done, effects, strict=True) if not receipt.counted(c)]
                 done, effects = [c for c, _ in kept], [e for _, e in kept]
                 if not done:
-                    return 0
+                    return counted
                 continue  # the condition failed on what we assumed, not on contention: no backoff
-            retry.backoff(attempt)
+            retry.backoff(failures - 1)
         logger.warning("counting failed", extra={"sequence": first})
         return None
+
+    def _fitting(self, effects: Sequence[Effect]) -> int:
+        """How many leading effects one transaction can count: all of them but for a batch spanning
+        many days (the longest prefix that fits, by bisection: a longer prefix never needs fewer
+        items). One record always fits (the receipt, a counter and a page)."""
+
+        def fits(size: int) -> bool:
+            part = effects[:size]
+            return self.stats.fits(_merged(part), [e.row for e in part if e.row is not None])
+
+        if fits(len(effects)):
+            return len(effects)
+        low, high = 1, len(effects)  # fits(low); not fits(high)
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (middle, high) if fits(middle) else (low, middle)
+        return low

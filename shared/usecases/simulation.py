@@ -8,12 +8,13 @@ The interface (JSON in, JSON out, so a job can carry it between Lambda invocatio
         JobPlan.as_json(): {"days", "window_start", "window_end", "warm_up_start",
                             "current": {"version", "policy"}, "candidate": {"version": -1, "policy"},
                             "partitions": 16 x sub_partitions, "sample_partition": 0, "sample_size",
-                            "sharded_since", "retention_days", "sub_partitions", "logged_events"}
+                            "retention_days", "sub_partitions", "logged_events"}
         Given the window's logged_events (the job's plan step counts them from the stats table's
-        daily totals), `sized` splits each day shard into sub-partitions so that no partition
-        holds more than max_events_per_partition() (below); 1 for a small log: the 16 of before.
+        daily totals), `sized` splits each of the 16 customer shards into sub-partitions so that no
+        partition holds more than max_events_per_partition() (below); 1 for a small log: 16.
     run_partition(plan, partition_index, reader, progress_callback=None) -> PartitionResult
-        reader: shared.adapters.log_replay.LogReader(table, client=None) (Queries on 16 threads);
+        reader: shared.adapters.log_replay.LogReader(table, stats_table, client=None) (reads on 16
+        threads);
         progress_callback({"partitions": [p], "events", "customers", "events_replayed"}) once the
         window is read, then after every CUSTOMERS_PER_BATCH customers replayed;
         PartitionResult.as_json() / PartitionResult.of(json) cross process boundaries.
@@ -26,23 +27,22 @@ The interface (JSON in, JSON out, so a job can carry it between Lambda invocatio
         "customers_replayed", "standard_error": {"current.by_action.survey": ...},
         "interval_95": {...: [low, high]}} (Horvitz-Thompson over customers sampled by hash).
     simulate_window(request, current, now, reader) -> dict
-        the synchronous answer: every partition in this process, each (day, shard) read once.
+        the synchronous answer: every partition in this process, each day's pages read once.
     `run_partition`, `merge` and `estimate` accept the plan and results as objects or as their
     JSON. A partition fails by raising; running it again gives the same result.
 
-Partitions. decision_log.day_shard hashes the customer, so shard p of every day holds exactly
-the customers of partition p: a partition reads shard p of each day of the window (index
-by-day). A plan of a large log splits each shard by a finer hash of the customer
-(log_replay.partition_of): partition p is sub-partition p // 16 of shard p % 16; it reads that
-shard's pages and drops the other sub-partitions' customers by id before decoding (its memory
-divides, its day reads repeat per sub-partition, its warm-up Queries divide). Then one Query per
-customer on index by-customer over [warm-up start, window end) for the customer's earlier
-approvals, outcome records and opt-out changes (admin records), and each customer is replayed,
-in time order, alone (shared.domain.replay). Partition results add up to the single-process
-result exactly (a test compares). Entries logged before customer sharding (days before
-decision_log.CUSTOMER_SHARDED_SINCE) were spread by decision id: for those days a partition reads
-every shard of the day and keeps its own customers, so nothing is missed; it only reads 16 times
-more for those days.
+Partitions. A partition is the customers of one hash (log_replay.partition_of: shard p % 16 of
+the customer's hash, sub-partition p // 16 of its higher part when the plan splits shards). For
+each day of the window a partition reads the day's pages (the log stream function lists every
+decision of the day there: time, id, customer; shared.adapters.day_pages), keeps the rows of its
+own customers and reads only their entries, by key (shared.adapters.log_entries): its memory and
+its entry reads divide by the partitions, its page reads (~60 bytes a decision) repeat in each.
+Then one Query per customer on index by-customer over [warm-up start, window end) for the
+customer's earlier approvals, outcome records and opt-out changes (admin records), and each
+customer is replayed, in time order, alone (shared.domain.replay). Partition results add up to
+the single-process result exactly (a test compares). A decision is listed on its day's pages
+once its stream batch was counted, seconds after it was made: a window ending now may miss the
+last seconds' decisions (the answer's `logged` counts come from the same read, so they agree).
 
 The window is whole UTC days, as `governor stats` counts them: from 00:00 UTC of the day `days`
 days ago to now. Warm-up: the ledgers start the window as production had them, built from the
@@ -69,14 +69,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
 from pydantic import ValidationError
 
-from shared.adapters import decision_log
-from shared.adapters.log_replay import LogReader, day_reads
+from shared.adapters.log_replay import SHARDS, LogReader, day_reads
 from shared.domain.errors import InvalidInput, field_problems
 from shared.domain.policy import Policy
 from shared.domain.replay import (
@@ -90,7 +89,7 @@ from shared.domain.replay import (
     standard_error,
 )
 
-PARTITIONS = decision_log.DAY_SHARDS  # a plan's partitions: PARTITIONS x its sub-partitions
+PARTITIONS = SHARDS  # a plan's partitions: PARTITIONS x its sub-partitions
 SAMPLE_PARTITION = 0  # the deterministic customer sample: 1/partitions of the customers, by hash
 # Sizing a job (plan(..., logged_events=)): the SimulationPartitionFunction's MemorySize and Timeout
 # (template.yaml; tests/test_simulation_template.py holds them equal), the share of each a partition
@@ -127,10 +126,9 @@ class JobPlan:
     sample_size: int = 20
     partitions: int = PARTITIONS
     sample_partition: int = SAMPLE_PARTITION
-    sharded_since: date = decision_log.CUSTOMER_SHARDED_SINCE
     retention_days: int = JOB_MAX_DAYS
-    # Each day shard split by a finer customer hash (log_replay.partition_of): partition p is shard
-    # p % 16, sub-partition p // 16. A plan stored before sub-partitions existed has 1 (its JSON
+    # Each customer shard split by a finer customer hash (log_replay.partition_of): partition p is
+    # shard p % 16, sub-partition p // 16. A plan stored before sub-partitions existed has 1 (its JSON
     # has no such field), which is exactly how it ran then.
     sub_partitions: int = 1
     logged_events: int | None = None  # the window's events by the stats table, when the plan was sized
@@ -158,7 +156,6 @@ class JobPlan:
             "sample_size": self.sample_size,
             "partitions": self.partitions,
             "sample_partition": self.sample_partition,
-            "sharded_since": self.sharded_since.isoformat(),
             "retention_days": self.retention_days,
             "sub_partitions": self.sub_partitions,
             "logged_events": self.logged_events,
@@ -179,7 +176,6 @@ class JobPlan:
             sample_size=int(given["sample_size"]),
             partitions=int(given["partitions"]),
             sample_partition=int(given["sample_partition"]),
-            sharded_since=date.fromisoformat(given["sharded_since"]),
             retention_days=int(given["retention_days"]),
             sub_partitions=int(given.get("sub_partitions", 1)),
             logged_events=None if given.get("logged_events") is None else int(given["logged_events"]),
@@ -193,6 +189,7 @@ class PartitionResult:
     queries: int = 0
     items_read: int = 0
     seconds: float = 0.0
+    batch_gets: int = 0  # BatchGetItem requests (the entries the day pages listed, by key)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -201,6 +198,7 @@ class PartitionResult:
             "queries": self.queries,
             "items_read": self.items_read,
             "seconds": self.seconds,
+            "batch_gets": self.batch_gets,
         }
 
     @classmethod
@@ -213,6 +211,7 @@ class PartitionResult:
             int(given["queries"]),
             int(given["items_read"]),
             float(given["seconds"]),
+            int(given.get("batch_gets", 0)),  # a result recorded before day pages has none
         )
 
 
@@ -223,7 +222,6 @@ def plan(
     *,
     max_days: int = JOB_MAX_DAYS,
     retention_days: int = JOB_MAX_DAYS,
-    sharded_since: date = decision_log.CUSTOMER_SHARDED_SINCE,
     logged_events: int | None = None,
     max_events_per_partition: int | None = None,
 ) -> JobPlan:
@@ -255,7 +253,6 @@ def plan(
         current_policy=current.document(),
         candidate_policy=candidate.document(),
         sample_size=sample_size,
-        sharded_since=sharded_since,
         retention_days=retention_days,
     )
     return job if logged_events is None else sized(job, logged_events, max_events_per_partition)
@@ -270,7 +267,7 @@ def max_events_per_partition() -> int:
 
 
 def sub_partitions_for(logged_events: int, max_events: int | None = None) -> int:
-    """Sub-partitions per day shard so that a partition holds at most `max_events` of a window of
+    """Sub-partitions per customer shard so that a partition holds at most `max_events` of a window of
     `logged_events` (the shards are customer hashes: even, give or take a few customers)."""
     limit = max_events or max_events_per_partition()
     if limit < 1:
@@ -303,8 +300,8 @@ def run_partition(
     reader: LogReader,
     progress_callback: Progress | None = None,
 ) -> PartitionResult:
-    """Replays the customers of one partition (shard `partition_index` % 16 of every day, those
-    of sub-partition `partition_index` // 16 when the plan splits shards)."""
+    """Replays the customers of one partition (customer shard `partition_index` % 16, those of
+    sub-partition `partition_index` // 16 when the plan splits shards)."""
     job = JobPlan.of(plan)
     if not 0 <= partition_index < job.partitions:
         raise ValueError(f"partition {partition_index} is not one of the plan's {job.partitions}")
@@ -319,13 +316,13 @@ def run_partitions(
     *,
     squares: bool = True,
 ) -> PartitionResult:
-    """Replays the customers of these partitions together, each (day, shard) read once. Without
+    """Replays the customers of these partitions together, each day's pages read once. Without
     `squares` the result can be merged but not estimated from (the synchronous path needs none)."""
     job = JobPlan.of(plan)
-    started, queries, items = time.perf_counter(), reader.queries, reader.items
+    started, queries, items, gets = time.perf_counter(), reader.queries, reader.items, reader.batch_gets
     current, candidate = job.policies
     timelines: dict[str, Timeline] = {}
-    reads = day_reads(job.window_start, job.window_end, partitions, job.sharded_since, job.sub_partitions)
+    reads = day_reads(job.window_start, job.window_end, partitions, job.sub_partitions)
     for decision in reader.decisions(reads):
         timelines.setdefault(decision.customer_id, Timeline(decision.customer_id)).decisions.append(decision)
     events = sum(len(t.decisions) for t in timelines.values())
@@ -347,6 +344,7 @@ def run_partitions(
         queries=reader.queries - queries,
         items_read=reader.items - items,
         seconds=round(time.perf_counter() - started, 3),
+        batch_gets=reader.batch_gets - gets,
     )
 
 

@@ -8,7 +8,7 @@ state machine runs - plan, one partition, merge, fail.
               request it is refused (409 IDEMPOTENCY_KEY_REUSED).
     plan      the state machine's first step: the job's partitions and the Map's concurrency. The
               first plan step sizes the plan to the window's events, as the stats table counted
-              them: more partitions (each day shard split by a finer customer hash) for a log
+              them: more partitions (each customer shard split by a finer customer hash) for a log
               whose shards would outgrow the partition function (simulation.sized).
     partition one partition of the plan replayed (shared.usecases.simulation.run_partition) and
               recorded once with the job's progress; the sample partition also records the

@@ -24,7 +24,7 @@ from shared.domain.contacts import ContactLedger
 from shared.domain.decision import Decision, RuleCheck
 from shared.domain.events import InteractionClosed
 from shared.domain.policy import default_policy
-from tests.conftest import NOW, detail, drain, put_events
+from tests.conftest import NOW, detail, drain, drain_stream, put_events
 
 ROUTES = {
     "/decisions/export": "/decisions/export",
@@ -66,8 +66,10 @@ def call(method: str, path: str, body: Any = None) -> tuple[int, dict[str, str],
     return answer["statusCode"], headers, json.loads(text) if "json" in content and "ndjson" not in content else text
 
 
-def seed(aws: Any, count: int, customers: int, span: timedelta) -> list[str]:
-    """`count` real decisions (from the engine) logged over `span` before NOW, written in bulk."""
+def seed(aws: Any, count: int, customers: int, span: timedelta, days: bool = True) -> list[str]:
+    """`count` real decisions (from the engine) logged over `span` before NOW, written in bulk, and
+    (`days`) the log's stream handled: a time range lists what the log stream function put on the
+    day pages; reads by customer or by id need no more than the entries."""
     client = boto3.client("dynamodb")
     ids, items = [], []
     for n in range(count):
@@ -86,6 +88,8 @@ def seed(aws: Any, count: int, customers: int, span: timedelta) -> list[str]:
         items.append({"PutRequest": {"Item": decision_log.to_item(decision, timedelta(days=400))}})
     for start in range(0, len(items), 25):
         client.batch_write_item(RequestItems={aws.names["DecisionLogTable"]: items[start : start + 25]})
+    if days:
+        drain_stream(aws)
     return ids
 
 
@@ -112,7 +116,7 @@ def test_a_time_range_over_more_than_1000_decisions_pages_each_exactly_once(aws:
 
 
 def test_a_customer_history_pages_each_decision_exactly_once_newest_first(aws: Any) -> None:
-    ids = seed(aws, 1050, customers=1, span=timedelta(days=300))
+    ids = seed(aws, 1050, customers=1, span=timedelta(days=300), days=False)
     seen = every_page("/decisions?customer_id=c-0", limit=100)
     assert seen == list(reversed(ids))
 
@@ -162,7 +166,7 @@ def test_bad_queries_are_refused_with_a_message_that_says_what_to_change(query: 
 
 
 def test_a_token_from_another_query_is_refused(aws: Any) -> None:
-    seed(aws, 30, customers=1, span=timedelta(days=1))
+    seed(aws, 30, customers=1, span=timedelta(days=1), days=False)
     _, _, page = call("GET", "/decisions?customer_id=c-0&limit=5")
     status, _, _ = call(
         "GET", f"/decisions?customer_id=c-1&limit=5&next_token={urllib.parse.quote(page['next_token'])}"
@@ -171,7 +175,7 @@ def test_a_token_from_another_query_is_refused(aws: Any) -> None:
 
 
 def test_one_decision_is_served_whole_and_an_unknown_id_is_404(aws: Any) -> None:
-    ids = seed(aws, 3, customers=1, span=timedelta(days=1))
+    ids = seed(aws, 3, customers=1, span=timedelta(days=1), days=False)
     status, _, decision = call("GET", f"/decisions/{ids[1]}")
     assert status == 200
     assert decision["decision_id"] == ids[1]
@@ -323,7 +327,7 @@ def test_a_token_of_the_policy_api_is_refused_by_the_decisions_api(aws: Any) -> 
 
 
 def test_a_genuine_token_stays_valid_with_another_page_size(aws: Any) -> None:
-    seed(aws, 30, customers=1, span=timedelta(hours=20))
+    seed(aws, 30, customers=1, span=timedelta(hours=20), days=False)
     _, _, first = call("GET", "/decisions?customer_id=c-0&limit=10")
     status, _, second = call("GET", f"/decisions?customer_id=c-0&limit=20&next_token={first['next_token']}")
     assert status == 200
@@ -387,6 +391,7 @@ def test_an_export_page_of_large_decisions_stays_under_lambdas_6_mb_response_lim
         items.append({"PutRequest": {"Item": decision_log.to_item(decision, timedelta(days=400))}})
     for start in range(0, len(items), 25):
         client.batch_write_item(RequestItems={aws.names["DecisionLogTable"]: items[start : start + 25]})
+    drain_stream(aws)
     # When the day is exported as NDJSON, page after page
     from functions.admin_api.app import handler
 

@@ -56,7 +56,6 @@ def scripted_calls(stack: Any) -> Transcript:
             "decision_id": {"S": f"d-{n}"},
             "customer_id": {"S": f"c-{n % 3}"},
             "decided_at": {"S": f"2026-11-2{n % 4}T10:{n:02d}:00Z"},
-            "day_shard": {"S": f"2026-11-2{n % 4}#{n % 2}"},
             "reason_at": {"S": f"SURVEY_OK#{n:02d}"},
             "action": {"S": "survey" if n % 2 else "none"},
         }
@@ -152,14 +151,14 @@ def scripted_calls(stack: Any) -> Transcript:
     )
     call(
         said,
-        "GSI day query filtered",
+        "GSI query filtered, newest first",
         lambda: dynamodb.query(
             TableName=log,
-            IndexName="by-day",
-            KeyConditionExpression="day_shard = :d",
+            IndexName="by-customer",
+            KeyConditionExpression="customer_id = :c",
             FilterExpression="#a = :a",
             ExpressionAttributeNames={"#a": "action"},
-            ExpressionAttributeValues={":d": {"S": "2026-11-21#1"}, ":a": {"S": "survey"}},
+            ExpressionAttributeValues={":c": {"S": "c-1"}, ":a": {"S": "survey"}},
             ScanIndexForward=False,
         ),
     )
@@ -444,7 +443,7 @@ def queries_through_moving_writes(stack: Any, seed: int = 12, steps: int = 80) -
 
     dynamodb, rng = boto3.client("dynamodb"), random.Random(seed)
     log, stats = stack.names["DecisionLogTable"], stack.names["StatsTable"]
-    customers, shards = [f"c-{n}" for n in range(4)], [f"2026-11-2{n}#0{n % 2}" for n in range(3)]
+    customers = [f"c-{n}" for n in range(4)]
     said: Transcript = []
 
     def ask(label: str, method: Callable[..., Any], **request: Any) -> Any:
@@ -453,12 +452,11 @@ def queries_through_moving_writes(stack: Any, seed: int = 12, steps: int = 80) -
     def entry(n: int) -> dict[str, Any]:
         found = {
             "decision_id": {"S": f"d-{n}"},
-            "customer_id": {"S": rng.choice(customers)},
             "decided_at": {"S": f"2026-11-2{rng.randrange(4)}T10:{rng.randrange(60):02d}:00Z"},
             "action": {"S": rng.choice(["survey", "callback", "none"])},
         }
-        if rng.random() < 0.8:
-            found |= {"day_shard": {"S": rng.choice(shards)}, "reason_at": {"S": f"R{rng.randrange(3)}#{n:03d}"}}
+        if rng.random() < 0.8:  # the rest are out of the (sparse) index
+            found |= {"customer_id": {"S": rng.choice(customers)}, "reason_at": {"S": f"R{rng.randrange(3)}#{n:03d}"}}
         return found
 
     def ask_everything(step: int) -> None:
@@ -474,25 +472,25 @@ def queries_through_moving_writes(stack: Any, seed: int = 12, steps: int = 80) -
             if first and "LastEvaluatedKey" in first:
                 start = first["LastEvaluatedKey"]
                 ask(f"{step} page 2 {customer}", dynamodb.query, **query, ExclusiveStartKey=start)
-        shard = rng.choice(shards)
+        customer = rng.choice(customers)
         ask(
-            f"{step} by-day filtered",
+            f"{step} by-customer filtered",
             dynamodb.query,
             TableName=log,
-            IndexName="by-day",
-            KeyConditionExpression="day_shard = :d",
+            IndexName="by-customer",
+            KeyConditionExpression="customer_id = :c",
             FilterExpression="#a <> :none",
             ExpressionAttributeNames={"#a": "action"},
-            ExpressionAttributeValues={":d": {"S": shard}, ":none": {"S": "none"}},
+            ExpressionAttributeValues={":c": {"S": customer}, ":none": {"S": "none"}},
             ScanIndexForward=False,
         )
         ask(
-            f"{step} by-day",
+            f"{step} by-customer after",
             dynamodb.query,
             TableName=log,
-            IndexName="by-day",
-            KeyConditionExpression="day_shard = :d AND decided_at > :t",
-            ExpressionAttributeValues={":d": {"S": shard}, ":t": {"S": "2026-11-21"}},
+            IndexName="by-customer",
+            KeyConditionExpression="customer_id = :c AND decided_at > :t",
+            ExpressionAttributeValues={":c": {"S": customer}, ":t": {"S": "2026-11-21"}},
             ScanIndexForward=False,
         )
         ask(
@@ -511,18 +509,18 @@ def queries_through_moving_writes(stack: Any, seed: int = 12, steps: int = 80) -
         if kind == "put":
             ask(f"{step} put", dynamodb.put_item, TableName=log, Item=entry(n))
         elif kind == "move":
-            to = rng.choice(customers + shards)
+            key_name, to = rng.choice([("customer_id", rng.choice(customers)), ("decided_at", "2026-11-22T09:00:00Z")])
             ask(
                 f"{step} move",
                 dynamodb.update_item,
                 TableName=log,
                 Key=key,
                 UpdateExpression="SET #k = :v, reason_at = if_not_exists(reason_at, :r)",
-                ExpressionAttributeNames={"#k": "customer_id" if to.startswith("c-") else "day_shard"},
+                ExpressionAttributeNames={"#k": key_name},
                 ExpressionAttributeValues={":v": {"S": to}, ":r": {"S": f"R2#{n:03d}"}},
             )
         elif kind == "unset":
-            ask(f"{step} unset", dynamodb.update_item, TableName=log, Key=key, UpdateExpression="REMOVE day_shard")
+            ask(f"{step} unset", dynamodb.update_item, TableName=log, Key=key, UpdateExpression="REMOVE customer_id")
         elif kind == "delete":
             ask(f"{step} delete", dynamodb.delete_item, TableName=log, Key=key, ReturnValues="ALL_OLD")
         elif kind == "batch":

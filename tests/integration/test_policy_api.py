@@ -21,7 +21,7 @@ from shared.domain.contacts import ContactLedger
 from shared.domain.decision import Decision, format_utc
 from shared.domain.events import InteractionClosed
 from shared.domain.policy import STORED, Policy
-from tests.conftest import NOW, detail
+from tests.conftest import NOW, detail, drain_stream
 
 
 @pytest.fixture(autouse=True)
@@ -222,7 +222,7 @@ def test_the_decide_function_picks_up_a_new_version_within_its_cache_ttl() -> No
     assert cached.ttl <= 60
 
 
-def test_a_simulation_counts_match_a_hand_computed_case() -> None:
+def test_a_simulation_counts_match_a_hand_computed_case(aws: Any) -> None:
     # Given a month of logged decisions, made live under the default policy:
     #   cust-a: solved on day 0 and day 35 -> survey, survey (35 days apart, cap 1 per 30 days)
     #   cust-b: unresolved on day 1       -> callback
@@ -249,6 +249,7 @@ def test_a_simulation_counts_match_a_hand_computed_case() -> None:
                 )
             )
         )
+    drain_stream(aws)  # the log stream function lists the decisions on their days' pages
     wiring.use_clock(FixedClock(NOW))
     # When a candidate allowing 1 survey per 60 days is simulated over the last 45 days
     candidate = {"caps": {"survey": [{"max": 1, "days": 60}]}}
@@ -385,12 +386,13 @@ def test_an_applied_override_keeps_the_base_rules_it_does_not_change() -> None:
     assert "QUIET_HOURS_DEFERRED" in early.reasons
 
 
-def test_simulating_the_applied_policy_finds_nothing_to_change() -> None:
+def test_simulating_the_applied_policy_finds_nothing_to_change(aws: Any) -> None:
     # Given a week of logged decisions of vip customers under the default policy
     for day in (6, 4, 2):
         decide_at(NOW - timedelta(days=day), day, "vip-1", outcome="unresolved", segment="vip")
     decide_at(NOW.replace(hour=9, minute=30) - timedelta(days=1), 1, "vip-2", segment="vip")
     decide_at(NOW - timedelta(days=1), 9, "vip-3", segment="vip", channel="chat")
+    drain_stream(aws)  # the log stream function lists the decisions on their days' pages
     wiring.use_clock(FixedClock(NOW))
     # And marketing ops simulate a policy, then apply it
     _, _, before = call("POST", "/policy/simulate", {"policy": VIP_FEWER_SURVEYS, "days": 10})

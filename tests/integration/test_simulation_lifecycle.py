@@ -10,7 +10,7 @@ from shared import wiring
 from shared.adapters.clock import FixedClock
 from shared.domain.events import InteractionClosed
 from shared.domain.outcomes import FollowUpOutcome
-from tests.conftest import NOW, detail
+from tests.conftest import NOW, detail, drain_stream
 from tests.integration.test_policy_api import call, policy_environment
 
 __all__ = ["policy_environment"]  # the module's autouse fixture: policy function environment
@@ -61,6 +61,7 @@ def test_simulation_applies_supersession_release_and_logged_responses(aws: Any) 
     assert wiring.store().get_decision(second).reasons[0] == "SURVEY_COOLDOWN_AFTER_RESPONSE"  # type: ignore[union-attr]
     decide_live("s1", "cust-s", START + timedelta(days=1, hours=10))
     decide_live("s2", "cust-s", START + timedelta(days=1, hours=10, minutes=30))
+    drain_stream(aws)  # the log stream function lists the decisions on their days' pages
     wiring.use_clock(FixedClock(NOW))
     # When a candidate with a 30-day cooldown after a response is simulated over the last 61 days
     candidate = {"survey_cooldown_after_response_days": 30}

@@ -1,6 +1,9 @@
-"""POST /policy/simulate over the decision log on moto: partitions read by customer shard, ledgers
-warmed from the log before the window (follow-ups and opt-outs), the days of log found, and the
-current policy's counts against what was logged, on the replayed sample."""
+"""POST /policy/simulate over the decision log on moto: partitions read by customer hash from the
+day pages, ledgers warmed from the log before the window (follow-ups and opt-outs), the days of
+log found, and the current policy's counts against what was logged, on the replayed sample.
+
+Decisions made live reach the day pages through the log stream function, as deployed: each test
+drains the stream (tests.conftest.drain_stream) before it simulates."""
 
 from __future__ import annotations
 
@@ -16,13 +19,12 @@ import boto3
 
 from bench import simulation as bench
 from shared import wiring
-from shared.adapters import decision_log
 from shared.adapters.clock import FixedClock
 from shared.adapters.log_replay import LogReader
 from shared.domain.events import InteractionClosed
 from shared.domain.policy import default_policy
 from shared.usecases import simulation
-from tests.conftest import NOW
+from tests.conftest import NOW, drain_stream
 from tests.integration.test_policy_api import apply, call, policy_environment
 from tests.integration.test_simulation_lifecycle import decide_live, release_live
 
@@ -37,13 +39,14 @@ def reason_of(decision_id: str) -> str:
     return str(decision.reason)
 
 
-def test_a_year_cap_with_a_survey_before_the_window_blocks_in_the_window() -> None:
+def test_a_year_cap_with_a_survey_before_the_window_blocks_in_the_window(aws: Any) -> None:
     # Given one survey per 365 days, and a customer surveyed (and the survey sent) 200 days ago
     assert apply({"caps": {"survey": [{"max": 1, "days": 365}]}}, based_on=0)[0] == 200
     first = decide_live("y1", "cust-y", NOW - timedelta(days=200))
     assert release_live(first, NOW - timedelta(days=200) + timedelta(hours=3)) == "released"
     # And solved again 10 days ago: production refused the survey on the year's cap
     assert reason_of(decide_live("y2", "cust-y", NOW - timedelta(days=10))) == "SURVEY_CAP_REACHED"
+    drain_stream(aws)
     wiring.use_clock(FixedClock(NOW))
     # When the last 30 days are simulated against one survey per 180 days
     status, _, report = call(
@@ -59,7 +62,7 @@ def test_a_year_cap_with_a_survey_before_the_window_blocks_in_the_window() -> No
     assert report["difference"]["by_action"] == {"none": -1, "survey": 1}
 
 
-def test_opt_outs_logged_before_and_in_the_window_are_replayed() -> None:
+def test_opt_outs_logged_before_and_in_the_window_are_replayed(aws: Any) -> None:
     # Given cust-o opted out of everything 45 days ago, and solved an issue 10 days ago
     prefs = wiring.preferences()
     prefs.set("cust-o", {"all": True}, "phone", "agent-1", NOW - timedelta(days=45))
@@ -69,6 +72,7 @@ def test_opt_outs_logged_before_and_in_the_window_are_replayed() -> None:
     assert reason_of(decide_live("p1", "cust-p", NOW - timedelta(days=10))) == "OPTED_OUT"
     prefs.set("cust-p", {"survey": False}, "web", "agent-2", NOW - timedelta(days=8))
     assert reason_of(decide_live("p2", "cust-p", NOW - timedelta(days=5))) == "SURVEY_ELIGIBLE"
+    drain_stream(aws)
     wiring.use_clock(FixedClock(NOW))
     # When the last 30 days are simulated
     status, _, report = call("POST", "/policy/simulate", {"policy": {}, "days": 30})
@@ -80,10 +84,11 @@ def test_opt_outs_logged_before_and_in_the_window_are_replayed() -> None:
     assert report["log"]["warm_up"]["preference_changes"] == 1  # cust-o's, before the window
 
 
-def test_a_window_longer_than_the_log_says_how_many_days_it_found() -> None:
+def test_a_window_longer_than_the_log_says_how_many_days_it_found(aws: Any) -> None:
     # Given decisions logged on three days of the last week only
     for n, days_ago in enumerate((6, 4, 4, 2)):
         decide_live(f"d{n}", f"cust-d{n}", NOW - timedelta(days=days_ago))
+    drain_stream(aws)
     wiring.use_clock(FixedClock(NOW))
     # When 30 days are simulated
     status, _, report = call("POST", "/policy/simulate", {"policy": {}, "days": 30})
@@ -128,6 +133,7 @@ def test_the_replayed_sample_current_counts_equal_what_was_logged(aws: Any) -> N
     while held:
         due, decision_id = heapq.heappop(held)
         release_live(decision_id, due)
+    drain_stream(aws)
     now = end + timedelta(hours=12)
     wiring.use_clock(FixedClock(now))
     # When the last 3 days are simulated (from 2026-11-01, six days after the sample begins)
@@ -145,8 +151,7 @@ def test_the_replayed_sample_current_counts_equal_what_was_logged(aws: Any) -> N
     # And the cause of the reported mismatch: started empty, the replay surveys more than was logged
     plan = simulation.plan({"policy": {}, "days": 3}, wiring.policy_store().current().policy, now)
     cold = replace(plan, warm_up_start=plan.window_start)
-    table = aws.names["DecisionLogTable"]
-    reader = LogReader(table, client=boto3.client("dynamodb"))
+    reader = LogReader(aws.names["DecisionLogTable"], aws.names["StatsTable"], client=boto3.client("dynamodb"))
     empty = simulation.merge(cold, [simulation.run_partitions(cold, range(plan.partitions), reader)])
     logged_surveys = report["logged"]["by_action"]["survey"]
     assert empty["current"]["by_action"]["survey"] > logged_surveys == report["current"]["by_action"]["survey"]
@@ -154,44 +159,30 @@ def test_the_replayed_sample_current_counts_equal_what_was_logged(aws: Any) -> N
 
 
 def test_partitions_read_alone_and_merged_equal_the_single_process_answer(aws: Any) -> None:
-    # Given 120 logged decisions over 3 days, the first written before customer sharding
-    # (spread by decision id, as entries already stored are)
+    # Given 120 logged decisions over 3 days, listed on their days' pages
     log = bench.make_log(120, days=3)
-    sharded_since = (bench.START + timedelta(days=1)).date()
-    items = [legacy(item) if item["decided_at"]["S"] < sharded_since.isoformat() else item for item in log.items]
-    assert any(i["day_shard"] != j["day_shard"] for i, j in zip(items, log.items, strict=True))
     dynamodb = boto3.client("dynamodb")
-    table = aws.names["DecisionLogTable"]
-    for first in range(0, len(items), 25):
-        batch = [{"PutRequest": {"Item": i}} for i in items[first : first + 25]]
-        assert not dynamodb.batch_write_item(RequestItems={table: batch}).get("UnprocessedItems")
+    bench.write_log(dynamodb, aws.names["DecisionLogTable"], aws.names["StatsTable"], log.items)
     now = log.end + timedelta(minutes=1)
-    plan = simulation.plan(
-        {"policy": bench.candidate_document(), "days": 3, "sample_size": 5},
-        default_policy(),
-        now,
-        sharded_since=sharded_since,
-    )
-    reader = LogReader(table, client=dynamodb)
+    request = {"policy": bench.candidate_document(), "days": 3, "sample_size": 5}
+    plan = simulation.plan(request, default_policy(), now)
+    reader = LogReader(aws.names["DecisionLogTable"], aws.names["StatsTable"], client=dynamodb)
     # When each partition reads and replays its customers alone, and the results are merged
     progress: list[dict[str, Any]] = []
-    parts = [simulation.run_partition(plan, p, reader, progress.append).as_json() for p in range(plan.partitions)]
-    merged = simulation.merge(plan.as_json(), parts)
-    # Then the answer is the single-process one (every shard of every day read once)
-    whole = simulation.simulate_window(
-        {"policy": bench.candidate_document(), "days": 3, "sample_size": 5}, default_policy(), now, reader
-    )
+    parts = [simulation.run_partition(plan, p, reader, progress.append) for p in range(plan.partitions)]
+    merged = simulation.merge(plan.as_json(), [p.as_json() for p in parts])
+    # Then the answer is the single-process one
+    pages, gets = reader.pages.queries, reader.batch_gets
+    whole = simulation.simulate_window(request, default_policy(), now, reader)
     assert {k: v for k, v in merged.items() if k != "seconds"} == {k: v for k, v in whole.items() if k != "seconds"}
-    assert merged["events"] == len(items)
+    assert merged["events"] == len(log.items)
     assert merged["current"]["by_action"] == log.actions
+    # And the single process read each day's pages once (a Query a day of the window: a page holds
+    # up to an hour of decisions) and the entries 100 at a time
+    assert reader.pages.queries - pages == whole["log"]["window_days"] == 4
+    assert reader.batch_gets - gets == 2
+    # And a partition fetched only its own customers' entries: one BatchGetItem each (< 100 entries)
+    assert [p.batch_gets for p in parts] == [1 if p.replayed.events else 0 for p in parts]
     # And each partition reported its progress, ending with every event it read replayed
     finals = [p for p in progress if p["events_replayed"] == p["events"]]
-    assert sum(p["events"] for p in finals) == len(items)
-
-
-def legacy(item: dict[str, Any]) -> dict[str, Any]:
-    """The item as it was logged before customer sharding: its day shard from its decision id."""
-    import hashlib
-
-    shard = int(hashlib.sha256(item[decision_log.KEY]["S"].encode()).hexdigest(), 16) % decision_log.DAY_SHARDS
-    return {**item, "day_shard": {"S": f"{item['decided_at']['S'][:10]}#{shard:02d}"}}
+    assert sum(p["events"] for p in finals) == len(log.items)

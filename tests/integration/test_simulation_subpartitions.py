@@ -2,9 +2,9 @@
 plan reads the stats table's daily totals and splits each day shard into sub-partitions by a finer
 customer hash, so no partition outgrows its function; the answer is the unsplit one exactly.
 
-The log is the bench's generated one, written to moto's decision log table (as
-test_simulation_partitions does); the daily totals are real counter items written through the
-stats adapter."""
+The log is the bench's generated one, written to moto's decision log table with the day pages the
+log stream function would have written for it (as test_simulation_partitions does); the daily
+totals are real counter items written through the stats adapter."""
 
 from __future__ import annotations
 
@@ -20,9 +20,8 @@ from bench import simulation as bench
 from infra.lambda_runtime import LambdaContext
 from infra.local.simulations import SimulationRunner
 from shared import wiring
-from shared.adapters import decision_log
 from shared.adapters.clock import FixedClock
-from shared.adapters.log_replay import LogReader, day_reads, partition_of
+from shared.adapters.log_replay import SHARDS, LogReader, day_reads, partition_of
 from shared.adapters.stats import Stats
 from shared.domain.policy import default_policy
 from shared.usecases import simulation
@@ -31,21 +30,15 @@ from tests.integration.test_simulation_job import call, environment, runner, wit
 __all__ = ["environment", "runner"]  # fixtures: the job functions' environment, the state machine runner
 
 REQUEST = {"policy": bench.candidate_document(), "days": 1, "sample_size": 5}
-# The generated log's days are sharded by customer (after decision_log.CUSTOMER_SHARDED_SINCE), as
-# a log written since that deploy is: a partition reads only its own shard of each day.
-# (test_simulation_partitions covers days logged before it.)
-START = datetime.combine(decision_log.CUSTOMER_SHARDED_SINCE + timedelta(days=10), datetime.min.time(), UTC)
+START = datetime(2026, 12, 12, tzinfo=UTC)
 
 
 @pytest.fixture
 def log(aws: Any) -> Iterator[bench.Log]:
-    """150 generated decisions over a day in the decision log table; the clock just after them."""
+    """150 generated decisions over a day in the decision log table, listed on their day's pages;
+    the clock just after them."""
     generated = bench.make_log(150, days=1, start=START)
-    dynamodb = boto3.client("dynamodb")
-    table = aws.names["DecisionLogTable"]
-    for first in range(0, len(generated.items), 25):
-        batch = [{"PutRequest": {"Item": i}} for i in generated.items[first : first + 25]]
-        assert not dynamodb.batch_write_item(RequestItems={table: batch}).get("UnprocessedItems")
+    bench.write_log(boto3.client("dynamodb"), aws.names["DecisionLogTable"], aws.names["StatsTable"], generated.items)
     wiring.use_clock(FixedClock(generated.end + timedelta(minutes=1)))
     yield generated
 
@@ -64,11 +57,11 @@ def window_days(log: bench.Log) -> list[date]:
 
 def test_a_customer_keeps_its_shard_and_falls_in_one_sub_partition() -> None:
     customers = [f"cust-{n}" for n in range(2_000)]
-    # Then with one sub-partition a customer's partition is its day shard, as before
-    assert all(partition_of(c) == decision_log.customer_shard(c) for c in customers)
+    # Then with one sub-partition the customers spread over the 16 shards
+    assert set(Counter(partition_of(c) for c in customers)) == set(range(SHARDS))
     # And split in 3, every customer stays in its shard, and the sub-partitions are about even
     split = Counter(partition_of(c, 3) for c in customers)
-    assert all(p % 16 == decision_log.customer_shard(c) for c, p in ((c, partition_of(c, 3)) for c in customers))
+    assert all(partition_of(c, 3) % SHARDS == partition_of(c) for c in customers)
     assert set(split) == set(range(48))
     assert min(split.values()) > 2_000 / 48 / 2
 
@@ -94,7 +87,7 @@ def test_a_plan_is_sized_to_the_events_of_its_window() -> None:
 
 def test_sub_partitions_read_alone_and_merged_equal_the_unsplit_answer(aws: Any, log: bench.Log) -> None:
     now = log.end + timedelta(minutes=1)
-    reader = LogReader(aws.names["DecisionLogTable"], client=boto3.client("dynamodb"))
+    reader = LogReader(aws.names["DecisionLogTable"], aws.names["StatsTable"], client=boto3.client("dynamodb"))
     whole = simulation.simulate_window(REQUEST, default_policy(), now, reader)
     # Given a plan that splits each shard in 3 (at most 3 events a partition of 150)
     plan = simulation.plan(REQUEST, default_policy(), now, logged_events=150, max_events_per_partition=3)
@@ -105,11 +98,12 @@ def test_sub_partitions_read_alone_and_merged_equal_the_unsplit_answer(aws: Any,
     merged = simulation.merge(plan.as_json(), [p.as_json() for p in parts])
     assert without_timing(merged) == without_timing(whole)
     assert merged["events"] == len(log.items)
-    # And a partition decoded only its own customers: the others of its shard were dropped on read
+    # And a partition read only its own customers' entries: the pages' other rows were dropped
     busiest = max(range(plan.partitions), key=lambda p: parts[p].replayed.events)
-    reads = day_reads(plan.window_start, plan.window_end, [busiest], plan.sharded_since, 4)
+    reads = day_reads(plan.window_start, plan.window_end, [busiest], 4)
+    fetched = reader.items
     mine = list(reader.decisions(reads))
-    assert len(mine) == parts[busiest].replayed.events > 0
+    assert len(mine) == reader.items - fetched == parts[busiest].replayed.events > 0
     assert {partition_of(d.customer_id, 4) for d in mine} == {busiest}
     assert sum(p.replayed.events for p in parts) == len(log.items)
     # And the sample partition's estimate scales its share (1/64 of the customers) back up
@@ -120,9 +114,10 @@ def test_sub_partitions_read_alone_and_merged_equal_the_unsplit_answer(aws: Any,
 
 def test_a_plan_document_from_before_sub_partitions_still_runs(aws: Any, log: bench.Log) -> None:
     now = log.end + timedelta(minutes=1)
-    reader = LogReader(aws.names["DecisionLogTable"], client=boto3.client("dynamodb"))
-    # Given a plan document as jobs stored it before sub-partitions (no such fields)
-    old = simulation.plan(REQUEST, default_policy(), now).as_json()
+    reader = LogReader(aws.names["DecisionLogTable"], aws.names["StatsTable"], client=boto3.client("dynamodb"))
+    # Given a plan document as jobs stored it before sub-partitions (no such fields) and day pages
+    # (the date since which day shards were by customer)
+    old = {**simulation.plan(REQUEST, default_policy(), now).as_json(), "sharded_since": "2026-12-02"}
     del old["sub_partitions"], old["logged_events"]
     # When its 16 partitions run, then it answers as the synchronous simulation
     parts = [simulation.run_partition(old, p, reader).as_json() for p in range(16)]

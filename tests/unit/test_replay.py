@@ -114,7 +114,6 @@ def job(days: int = 20) -> simulation.JobPlan:
         {"policy": bench.candidate_document(), "days": days, "sample_size": 5},
         default_policy(),
         now,
-        sharded_since=bench.START.date(),
     )
 
 
