@@ -16,7 +16,6 @@ parsing and filtering one listed decision) and added per row of the window at sc
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import statistics
 import time
@@ -85,7 +84,7 @@ class ScaleOut:
     row_seconds: float = 0.0
     busy_row_seconds: float = 0.0
     busy_rows_per_page: float = 0.0
-    row_bytes: float = 0.0  # one listed decision's share of a busy page (its JSON row)
+    row_bytes: float = 0.0  # one listed decision's share of a busy page (its row, compressed as stored)
 
     @property
     def per_partition_events_per_second(self) -> float:
@@ -232,13 +231,14 @@ def _busy_layout(items: list[dict[str, Any]], job: simulation.JobPlan) -> tuple[
     """The day pages of these items laid out as EVENTS_PER_DAY's would be (the stream's 5 s batch
     stretched so a batch holds as many decisions as at that rate): seconds per row read, the
     bytes of a row, and the rows a page holds."""
+    from shared.adapters.day_pages import ROWS, rows_of_page
     from shared.adapters.log_replay import STREAM_BATCH, stream_pages
 
     per_day = len(items) / max(1, (job.window_end - job.window_start).days)
     batch = STREAM_BATCH * max(1.0, EVENTS_PER_DAY / max(1.0, per_day))
     busy = stream_pages(items, "memory", batch)
-    rows = sum(len(json.loads(page["rows"]["S"])) for page in busy)
-    sizes = sum(len(page["rows"]["S"]) for page in busy)
+    rows = sum(len(rows_of_page(page)) for page in busy)
+    sizes = sum(len(page[ROWS]["B"]) for page in busy)  # as stored (compressed): what reads are billed on
     return _rows(ItemsReader(items, batch), job), sizes / rows if rows else 0.0, rows / len(busy) if busy else 0.0
 
 

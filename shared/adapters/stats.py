@@ -120,7 +120,10 @@ class Added(Enum):
 
 def _bytes(items: Sequence[dict[str, Any]]) -> int:
     """An upper bound of the items' size as DynamoDB counts it (names and values, UTF-8)."""
-    return sum(len(json.dumps(item, separators=(",", ":")).encode()) for item in items)
+    # A binary value (a page's compressed rows) counts its length in bytes.
+    return sum(
+        len(json.dumps(item, separators=(",", ":"), default=lambda raw: "b" * len(raw)).encode()) for item in items
+    )
 
 
 class Stats(aws.AwsPort):

@@ -98,17 +98,17 @@ FAULTS = {
 
 def _is_stats(params: dict[str, Any]) -> bool:
     """The log stream function's counting transaction (its receipt rides in it)."""
-    return '"receipt"' in json.dumps(params.get("TransactItems", []))
+    return '"receipt"' in json.dumps(params.get("TransactItems", []), default=repr)
 
 
 # call name -> (service, operation, which request of that operation is hit, which records must fail)
 CALLS = {
     "prefetch": ("dynamodb", "BatchGetItem", lambda p: True, "all"),
-    "suppression-put": ("dynamodb", "PutItem", lambda p: SUPPRESSION_EVENT in json.dumps(p), "ev-07"),
+    "suppression-put": ("dynamodb", "PutItem", lambda p: SUPPRESSION_EVENT in json.dumps(p, default=repr), "ev-07"),
     "approval-transaction": (
         "dynamodb",
         "TransactWriteItems",
-        lambda p: not _is_stats(p) and APPROVAL_EVENT in json.dumps(p),
+        lambda p: not _is_stats(p) and APPROVAL_EVENT in json.dumps(p, default=repr),
         "ev-02",
     ),
 }
@@ -227,7 +227,7 @@ def _first_pending(records: list[dict[str, Any]]) -> str:
 
 
 def _is_receipt_read(params: dict[str, Any]) -> bool:
-    return '"receipt"' in json.dumps(params.get("Key", {}))
+    return '"receipt"' in json.dumps(params.get("Key", {}), default=repr)
 
 
 # call name -> (service, operation, which request is hit, the record the batch restarts at: None when
@@ -282,13 +282,13 @@ def _cancelled(reasons: list[str]) -> Exception:
 
 def _conflict_on_approval(params: dict[str, Any], **_: Any) -> Exception | None:
     items = params.get("TransactItems", [])
-    if not _is_stats(params) and APPROVAL_EVENT in json.dumps(items):
+    if not _is_stats(params) and APPROVAL_EVENT in json.dumps(items, default=repr):
         return _cancelled(["TransactionConflict", "None"])
     return None
 
 
 def _conflict_on_suppression(params: dict[str, Any], **_: Any) -> Exception | None:
-    if SUPPRESSION_EVENT in json.dumps(params.get("Item", {})):
+    if SUPPRESSION_EVENT in json.dumps(params.get("Item", {}), default=repr):
         return ClientError(
             {"Error": {"Code": "TransactionConflictException", "Message": "in a transaction"}}, "PutItem"
         )
