@@ -39,9 +39,10 @@ PAGE_MS = 100.0  # a 1 MB day-page Query page, ASSUMED generous, as the bench's 
 EVENTS_PER_CUSTOMER = 3  # as the bench's log: ~3 events per customer per month
 SPLIT = 2  # sub-partitions per shard of the measured split plan: what 30 x 1 M needs
 MEMORY_FLAG = 0.8  # the bench flags a partition holding more than this share of its function's memory
-# A day's rows as DayPages.rows returns them (Row objects, before the partition keeps its own):
-# ~340 bytes a row at its peak (tracemalloc over rows() of 100,000 rows in pages of 58, 2026-12-01).
-# A partition holds DAY_THREADS days of them at once, besides its decoded decisions.
+# A day's rows as DayPages.rows returns them (Row objects): ~340 bytes a row at its peak
+# (tracemalloc over rows() of 100,000 rows in pages of 58, 2026-12-01). A partition keeps only its
+# own customers' rows (the others are dropped as each page is parsed, before a Row is built), and
+# holds DAY_THREADS days of them at once, besides its decoded decisions.
 ROW_OBJECT_BYTES = 340
 
 _READER: ItemsReader | None = None
@@ -148,7 +149,7 @@ class ScaleOut:
         }
         memory_mb = per_partition * mb_per_event  # measured bytes per decoded decision x events held
         share = memory_mb * 1e6 / (LAMBDA_MEMORY_MB * 2**20)
-        day_rows_mb = EVENTS_PER_DAY * ROW_OBJECT_BYTES * DAY_THREADS / 1e6
+        day_rows_mb = EVENTS_PER_DAY / partitions * ROW_OBJECT_BYTES * DAY_THREADS / 1e6
         return {
             "events": events,
             "customers": customers,
