@@ -22,7 +22,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shared.adapters import aws, decision_log, ledger, retry
+from shared.adapters import aws, batch_get, decision_log, ledger
 from shared.domain.contacts import ContactLedger
 from shared.domain.decision import Action, Decision, State, format_utc
 from shared.domain.errors import TransientFailure
@@ -30,7 +30,6 @@ from shared.domain.outcomes import FollowUpOutcome
 
 OUTCOME = "outcome"
 RECORD_TYPE = "record_type"
-READ_ATTEMPTS = 5
 CONDITION_FAILED = "ConditionalCheckFailed"
 CONFLICT = "TransactionConflict"
 # Released, or logged before the lifecycle existed (no `state`): every approval then was released at once.
@@ -126,24 +125,13 @@ class OutcomeLog(aws.AwsPort):
         wanted = sorted({o.decision_id for o in outcomes} | {key_of(o.outcome_id) for o in outcomes})
         decisions: dict[str, Decision] = {}
         recorded: dict[str, str] = {}
-        for start in range(0, len(wanted), 100):
-            keys = [decision_log.key(k) for k in wanted[start : start + 100]]
-            request: dict[str, Any] = {self.log_table: {"Keys": keys, "ConsistentRead": True}}
-            for attempt in range(READ_ATTEMPTS):
-                if attempt:
-                    retry.backoff(attempt)  # unprocessed keys mean throttling: give it room
-                answer = self.client.batch_get_item(RequestItems=request)
-                for item in answer["Responses"].get(self.log_table, []):
-                    name = item[decision_log.KEY]["S"]
-                    if is_outcome_record(item):
-                        recorded[name] = decision_log.fingerprint_of_item(item) or ""
-                    elif RECORD_TYPE not in item:  # an admin action is no decision either
-                        decisions[name] = decision_log.from_item(item)
-                request = answer.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-            else:
-                raise TransientFailure("decision log reads stayed unprocessed (throttled)")
+        keys = [decision_log.key(k) for k in wanted]
+        for item in batch_get.items(self.client, self.log_table, keys, consistent=True):
+            name = item[decision_log.KEY]["S"]
+            if is_outcome_record(item):
+                recorded[name] = decision_log.fingerprint_of_item(item) or ""
+            elif RECORD_TYPE not in item:  # an admin action is no decision either
+                decisions[name] = decision_log.from_item(item)
         return Seen(decisions, recorded)
 
     def commit(

@@ -23,14 +23,13 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from shared.adapters import aws, decision_log, ledger, retry
+from shared.adapters import aws, batch_get, decision_log, ledger
 from shared.domain.contacts import ContactLedger
 from shared.domain.decision import CancelReason, Decision, State
 from shared.domain.errors import TransientFailure
 
 CONDITION_FAILED = "ConditionalCheckFailed"
 CONFLICT = "TransactionConflict"
-READ_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -113,25 +112,10 @@ class DynamoStore(aws.AwsPort):
     def load(self, customer_ids: Iterable[str]) -> dict[str, ContactLedger]:
         wanted = sorted(set(customer_ids))
         found: dict[str, ContactLedger] = {cid: ContactLedger(cid) for cid in wanted}
-        for start in range(0, len(wanted), 100):
-            request: dict[str, Any] = {
-                self.ledger_table: {
-                    "Keys": [ledger.key(cid) for cid in wanted[start : start + 100]],
-                    "ConsistentRead": True,
-                }
-            }
-            for attempt in range(READ_ATTEMPTS):
-                if attempt:
-                    retry.backoff(attempt)  # unprocessed keys mean throttling: give it room
-                answer = self.client.batch_get_item(RequestItems=request)
-                for item in answer["Responses"].get(self.ledger_table, []):
-                    cid = item[ledger.KEY]["S"]
-                    found[cid] = ledger.from_item(cid, item)
-                request = answer.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-            else:
-                raise TransientFailure("ledger reads stayed unprocessed (throttled)")
+        keys = [ledger.key(cid) for cid in wanted]
+        for item in batch_get.items(self.client, self.ledger_table, keys, consistent=True):
+            cid = item[ledger.KEY]["S"]
+            found[cid] = ledger.from_item(cid, item)
         return found
 
     def commit(

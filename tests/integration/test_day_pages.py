@@ -44,13 +44,18 @@ def _rows(rng: random.Random, count: int) -> list[Row]:
     return found
 
 
-def test_a_range_lists_every_decision_of_it_once_in_order(aws: Any) -> None:
-    # Given 600 decisions of a day written by batches of random size, arriving slightly out of order
-    rng = random.Random(3)
-    rows = _rows(rng, 600)
+def _written(aws: Any, seed: int, count: int) -> tuple[list[Row], DayPages]:
+    """`count` decisions of DAY written by batches of random size, and a reader of their pages."""
+    rng = random.Random(seed)
+    rows = _rows(rng, count)
     table = aws.names["StatsTable"]
     _write_batches(table, rows, rng)
-    pages = DayPages(table)
+    return rows, DayPages(table)
+
+
+def test_a_range_lists_every_decision_of_it_once_in_order(aws: Any) -> None:
+    # Given 600 decisions of a day written by batches of random size, arriving slightly out of order
+    rows, pages = _written(aws, 3, 600)
     for start, end in [
         (None, None),
         (DAY + timedelta(hours=10), DAY + timedelta(hours=10, minutes=1)),
@@ -67,11 +72,7 @@ def test_a_range_lists_every_decision_of_it_once_in_order(aws: Any) -> None:
 
 def test_newest_first_resumes_after_any_cursor(aws: Any) -> None:
     # Given 400 decisions of a day, many of them in one busy minute
-    rng = random.Random(5)
-    rows = _rows(rng, 400)
-    table = aws.names["StatsTable"]
-    _write_batches(table, rows, rng)
-    pages = DayPages(table)
+    rows, pages = _written(aws, 5, 400)
     expected = sorted(rows, reverse=True)
     # When the day is paged newest first, 23 at a time, each page resuming after the last row read
     listed: list[Row] = []

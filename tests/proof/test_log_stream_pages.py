@@ -7,19 +7,16 @@ shared.adapters.day_pages.DayPages, which drops repeats and so would hide a row 
 
 from __future__ import annotations
 
-import os
 from collections import Counter
-from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
 import boto3
 import pytest
 
-from shared import faults, wiring
+from shared import wiring
 from shared.adapters import aws as aws_clients
 from shared.adapters import day_pages, decision_log
-from shared.adapters.clock import FixedClock
 from shared.domain import engine
 from shared.domain.contacts import ContactLedger
 from shared.domain.events import InteractionClosed
@@ -28,21 +25,12 @@ from tests.conftest import NOW, detail, drain_stream, handle_batch, log_items, p
 from tests.proof.test_log_stream import (
     Crash,
     dynamodb_requests,
+    environment,  # noqa: F401 - autouse: the same functions' environment
     invoke,
     refuse_entries_of,
     sequence,
     ten_decided,
 )
-
-
-@pytest.fixture(autouse=True)
-def environment(aws: Any) -> Iterator[None]:
-    for function in ("DecideApiFunction", "ReleaseFunction", "LogStreamFunction"):
-        os.environ.update(aws.environment(function))
-    wiring.reset()
-    wiring.use_clock(FixedClock(NOW))
-    yield
-    faults.install(None)
 
 
 def pages_of(stack: Any, day: date) -> list[dict[str, Any]]:
