@@ -91,7 +91,11 @@ def day_reads(start: datetime, end: datetime, partitions: Iterable[int], sub_par
         first, last = max(start, opens), min(end, opens + timedelta(days=1) - timedelta(microseconds=1))
         reads.append(DayRead(day, first, last, keep, sub_partitions))
         day += timedelta(days=1)
-    return reads
+    # Every partition of a job reads every page of the window's days: each starts on another day,
+    # so the partitions running at once do not all read one day's page key (one DynamoDB partition)
+    # at the same time. The order does not matter to the answer (the replay sorts by time).
+    offset = min(wanted) % len(reads) if reads and keep is not None else 0
+    return reads[offset:] + reads[:offset]
 
 
 @dataclass(frozen=True)

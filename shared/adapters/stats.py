@@ -11,7 +11,7 @@ writers rarely touch the same one. Nothing is written to the log entries themsel
 
 Why the pages ride on the counting transaction: it is already paid for once per batch, and it is
 what makes the count exactly once, so the pages are exactly once with it (no decision listed twice
-or missed) for ~60 bytes a decision, where a `by-day` index entry cost a write unit per decision
+or missed) for ~30 bytes a decision (compressed), where a `by-day` index entry cost a write unit per decision
 and another with each state change (day_pages has the arithmetic). A transaction's pages are keyed
 by the sequence number of the first record it counts (`pages_from`), not by the receipt's key: a
 batch handed again after counting part of it writes the rest under another key, so its pages never

@@ -217,3 +217,19 @@ def test_the_unexplained_sample_names_the_earliest_differences_whatever_the_cust
     agreement = replay.result.agreement
     assert agreement.unexplained == 15
     assert [e["customer_id"] for e in agreement.unexplained_sample] == [f"cust-u{n:02d}" for n in range(10)]
+
+
+def test_the_partitions_of_a_job_start_their_day_reads_on_different_days() -> None:
+    # Given a 30-day window and the 16 partitions of a job
+    from shared.adapters.log_replay import day_reads
+
+    start = datetime(2026, 5, 1, tzinfo=UTC)
+    end = start + timedelta(days=30) - timedelta(microseconds=1)
+    # When each partition lists the days it reads
+    orders = {p: [read.day for read in day_reads(start, end, [p])] for p in range(16)}
+    # Then each reads every day of the window once, and no two start on the same day's page key
+    assert all(sorted(days) == sorted(orders[0]) and len(set(days)) == 30 for days in orders.values())
+    assert len({days[0] for days in orders.values()}) == 16
+    # And a read of every partition at once (the synchronous route) keeps the calendar order
+    everything = [read.day for read in day_reads(start, end, range(16))]
+    assert everything == sorted(everything)
