@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from bench import shards
+from bench.shards import StreamWindow
 from infra.local import emulator as emulator_module
 
 REGION = "us-east-1"
@@ -208,6 +210,18 @@ class Invocations:
     seconds: float = 0.0
     outside_aws_seconds: float = 0.0  # of that, outside the metered AWS calls
 
+    def add(self, other: Invocations) -> None:
+        self.count += other.count
+        self.seconds += other.seconds
+        self.outside_aws_seconds += other.outside_aws_seconds
+
+    def plus(self, other: Invocations) -> Invocations:
+        return Invocations(
+            self.count + other.count,
+            self.seconds + other.seconds,
+            self.outside_aws_seconds + other.outside_aws_seconds,
+        )
+
     def since(self, before: Invocations) -> Invocations:
         return Invocations(
             self.count - before.count,
@@ -224,6 +238,7 @@ class TimedHandler:
     handler: Callable[[dict[str, Any], Any], Any]
     in_aws: Callable[[], float]
     calls: Invocations = field(default_factory=Invocations)
+    after: Callable[[], None] | None = None  # told after each invocation (a bench's per-invocation tally)
 
     def __call__(self, event: dict[str, Any], context: Any) -> Any:
         in_aws = self.in_aws()
@@ -235,45 +250,111 @@ class TimedHandler:
             self.calls.count += 1
             self.calls.seconds += took
             self.calls.outside_aws_seconds += took - (self.in_aws() - in_aws)
+            if self.after is not None:
+                self.after()
+
+
+DECIDE_BATCH = 10  # the decide queue's BatchSize: the bench decides in tens
 
 
 @dataclass
-class LogStream:
-    """The decision log's stream consumer (LogStreamFunction), as the local stack runs it
-    (infra.local.streams: Lambda's event source mapping), for a bench on `emulator()`: `drain()`
-    hands it every record committed since the last drain, as Lambda would, and answers its
-    invocations and time. Its stream reads are free (Lambda's) and not counted; what the function
-    asks of AWS goes through the product's clients, counted like the decide function's."""
+class StreamReader:
+    """One reader of the decision log's stream (a function and its event source mapping), with the
+    batches a shard of production's stream would hand it (bench.shards): once `window` is full, it
+    gets what was committed since its last drain, in batches of `sizes` records when a shard's
+    window holds fewer than a decide batch."""
 
     poller: Any
     timed: TimedHandler
+    window: StreamWindow
+    sizes: Callable[[], int] | None = None
 
     def drain(self) -> Invocations:
         before = replace(self.timed.calls)
         self.poller.drain()
         return self.timed.calls.since(before)
 
+
+def _sizes(events: float) -> Callable[[], int]:
+    """Batch sizes averaging `events` (1.45 -> 1, 2, 1, 2, 1, 1, 2, ...)."""
+    carried = {"events": 0.0}
+
+    def size() -> int:
+        carried["events"] += events
+        whole = max(1, int(carried["events"] + 1e-9))
+        carried["events"] -= whole
+        return whole
+
+    return size
+
+
+@dataclass
+class LogStream:
+    """The decision log's stream readers (LogStreamFunction publishing, LogCountFunction counting),
+    as the local stack runs them (infra.local.streams: Lambda's event source mappings), for a bench
+    on `emulator()`, each handed the batches a shard of production's stream would hand it at 1 M
+    events a day (bench.shards). Their stream reads are free (Lambda's) and not counted; what the
+    functions ask of AWS goes through the product's clients, counted like the decide function's."""
+
+    readers: list[StreamReader]
+
+    def decided(self, events: int, every_batch: bool = False) -> tuple[Invocations, bool]:
+        """`events` more were decided: drains each reader whose window is full (every reader with
+        `every_batch`); their invocations, and whether the publishing reader was drained (its
+        drains are when held follow-ups get scheduled)."""
+        took, published = Invocations(), False
+        for reader in self.readers:
+            if reader.window.add(events) or every_batch:
+                took = took.plus(reader.drain())
+                published = published or reader.poller.source.function == shards.PUBLISHING
+        return took, published
+
+    def flush(self) -> Invocations:
+        """The end of a run: each reader drains what still waits for it."""
+        took = Invocations()
+        for reader in self.readers:
+            if reader.window.flush():
+                took = took.plus(reader.drain())
+        return took
+
+    def drain(self, function: str | None = None) -> Invocations:
+        """Every reader (or only `function`'s) on everything committed since its last drain."""
+        took = Invocations()
+        for reader in self.readers:
+            if function is None or reader.poller.source.function == function:
+                took = took.plus(reader.drain())
+        return took
+
     def skip(self) -> None:
-        """Moves past every record committed so far without handing it to the function (a
-        history decided before the measured events, announced by nobody, as before the stream)."""
-        handler, self.poller.handler = self.poller.handler, lambda event, context: {"batchItemFailures": []}
-        try:
-            self.poller.drain()
-        finally:
-            self.poller.handler = handler
+        """Moves past every record committed so far without handing it to the functions (a
+        history decided before the measured events, announced and counted by nobody)."""
+        for reader in self.readers:
+            handler, reader.poller.handler = reader.poller.handler, lambda event, context: {"batchItemFailures": []}
+            try:
+                reader.poller.drain()
+            finally:
+                reader.poller.handler = handler
 
 
-def log_stream(stack: Any, in_aws: Callable[[], float]) -> LogStream | None:
-    """The decision log's stream consumer of this stack, or None while the template has none (the
-    decide function then publishes and counts itself)."""
+def log_stream(stack: Any, in_aws: Callable[[], float], shard_count: int | None = None) -> LogStream | None:
+    """The decision log's stream readers of this stack, or None while the template has none (the
+    decide function then publishes and counts itself). Batches are sized for `shard_count` shards
+    (default: the full log's, bench.shards.log_shards())."""
     try:
         from infra.local import streams
     except ImportError:
         return None
-    sources = [s for s in streams.stream_sources() if s.table == "DecisionLogTable"]
+    sources = {s.function: s for s in streams.stream_sources() if s.table == "DecisionLogTable"}
     if not sources:
         return None
-    poller = streams.log_stream(stack)
-    timed = TimedHandler(sources[0].load(), in_aws)
-    poller.handler = timed
-    return LogStream(poller, timed)
+    readers = []
+    for poller in streams.log_stream(stack).pollers:
+        timed = TimedHandler(sources[poller.source.function].load(), in_aws)
+        poller.handler = timed
+        events = shards.stream_batch_events(poller.source.function, shards=shard_count)
+        if events < DECIDE_BATCH:  # a shard's window holds less than a decide batch: split it
+            readers.append(StreamReader(poller, timed, StreamWindow(events=1.0), _sizes(events)))
+            poller.batch_limit = readers[-1].sizes
+        else:
+            readers.append(StreamReader(poller, timed, StreamWindow(events=events)))
+    return LogStream(readers)

@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bench import workload
-from bench.aws_path import HISTORY_DAYS, MEASURED_DAYS, PRESENT, StreamWindow, _quiet_product
+from bench import shards, workload
+from bench.aws_path import HISTORY_DAYS, MEASURED_DAYS, PRESENT, _quiet_product
 from bench.cost import SQS_CHUNK, UnitMeter, Usage
 from bench.emulator import REGION, Invocations, LogStream, TimedHandler, emulator, log_stream
 
@@ -66,20 +66,22 @@ INDEX_NOTES = (
     "  the day pages its stream function writes with the counts; its history table (customer_id, sent_at) and",
     "  Powertools' idempotency table (id) are read by key and have none",
 )
-# The workload and how both designs meet the log's stream (bench/aws_path.StreamWindow), for the notes.
+# The workload and how both designs meet the log's stream (bench/shards.py), for the notes.
 STREAM_NOTES = (
     "workload: one day of a large contact centre (bench/workload.contact_centre_day): N customers, each with ONE",
     "  interaction closed at random within one UTC day (decided within it on the event clock), in time order, and",
     "  1-3 past interactions at random over the prior 90 days (ending 2 days before, so every past follow-up is",
     "  settled by then), decided first through the same design (drained and fired after every batch), not measured",
-    "stream batches: ours publishes, schedules and counts from the decision log's stream; the bench hands it what",
-    "  was committed once the decide batches since the last drain hold one batching window of events at 1 M a day",
-    "  (template.yaml MaximumBatchingWindowInSeconds x 1,000,000 / 86,400: 5 s -> ~58 events), as Lambda would, with",
-    "  the lifecycle too; the naive design has no stream and counts nothing (its publishing and scheduling are",
-    "  inline, per record, and its per-batch costs are the SQS batch's, the same batches of 10 as ours).",
-    "  With the lifecycle, the schedules due by the next decide batch fire right after each drain, each as of its",
-    "  own send time, for both designs, and ours drains their changes apart (its one stream would otherwise mix",
-    "  releases into the decide path's batches); nothing of a customer happens between its follow-up's send time",
+    "stream batches: ours publishes and schedules (LogStreamFunction) and counts (LogCountFunction) from the",
+    "  decision log's stream; the bench hands each reader what was committed once the decide batches since its",
+    "  last drain hold ONE SHARD's batching window at 1 M events a day, the full log's 40 shards (bench/shards.py:",
+    "  MaximumBatchingWindowInSeconds x 1,000,000 / 86,400 / 40: publishing 5 s -> ~1.4 events an invocation,",
+    "  counting 300 s -> ~87), as Lambda would, with the lifecycle too; the naive design has no stream and counts",
+    "  nothing (its publishing and scheduling are inline, per record, and its per-batch costs are the SQS batch's,",
+    "  the same batches of 10 as ours). With the lifecycle, the schedules due by the next decide batch fire right",
+    "  after each publishing drain, each as of its own send time, for both designs, and ours publishes their",
+    "  changes apart (their counting rides in the next count batch, as in production); nothing of a customer",
+    "  happens between its follow-up's send time",
     "  and that firing (one measured event per customer, the history settled), so the releases are those of firing",
     "  on time. All measured events are one day's, so a stream batch touches one day's counters, as in production",
 )
@@ -521,21 +523,21 @@ class _Design:
         self.lifecycle_stream = Invocations()
 
     def run(self, details: list[dict[str, Any]], lifecycle: bool = False, every_batch: bool = False) -> Run:
-        """Decide `details` in batches of ten. The log's stream is handed to its function once the
-        decide batches since the last drain hold a production batching window of events
-        (StreamWindow), or after every decide batch with `every_batch`. With `lifecycle`, the
-        schedules due by the next batch's first event fire right after each drain (and before the
-        first batch), each as of its own send time, and their changes are drained apart: the log
-        has one stream, so firing between drains would hand the stream function decisions and
-        releases in one batch and mix the decide path's bill with the releases' (the naive design
-        fires at the same moments). Firing at the drains is exact when no event in a window has a
+        """Decide `details` in batches of ten. Each reader of the log's stream is handed what was
+        committed once the decide batches since its last drain hold a shard's batching window of
+        events (bench.shards), or after every decide batch with `every_batch`. With `lifecycle`,
+        the schedules due by the next batch's first event fire right after each drain of the
+        publishing reader (and before the first batch), each as of its own send time, and the
+        publishing of their changes is drained apart, so the decide path's bill and the releases'
+        stay apart (the naive design fires at the same moments); their counting rides with the
+        decide path's next count batch, as it would in production (a few counter adds, within the
+        batch's transaction). Firing at the drains is exact when no event in a window has a
         follow-up held by its customer (one event per customer in the window: the measured day of
         measure_cost); a history with several events per customer is decided `every_batch`."""
         from infra.lambda_runtime import LambdaContext
 
         batches = failed = chunks = 0
         seconds = outside = 0.0
-        cadence = StreamWindow(events=1.0) if every_batch else StreamWindow()
         fire = lifecycle  # due schedules fire before the next batch
         for start in range(0, len(details), BATCH):
             chunk = details[start : start + BATCH]
@@ -552,11 +554,14 @@ class _Design:
             outside += took - (self.meter.call_seconds - in_aws)
             batches += 1
             failed += len(response["batchItemFailures"])
-            if cadence.add(len(chunk)):
-                self._drain(self.decide_stream)
+            if self.stream is not None:
+                drained, published = self.stream.decided(len(chunk), every_batch)
+                self.decide_stream.add(drained)
+                fire = lifecycle and published
+            else:
                 fire = lifecycle
-        if cadence.flush():
-            self._drain(self.decide_stream)
+        if self.stream is not None:
+            self.decide_stream.add(self.stream.flush())
         if lifecycle:  # and then every follow-up still held, each as of its own send time
             self._fire(END_OF_TIME)
         return Run(
@@ -585,21 +590,10 @@ class _Design:
         self.meter.enabled, self.lifecycle.enabled = False, True
         try:
             self.scheduler.run_due(until)
-            self._drain(self.lifecycle_stream)
+            if self.stream is not None:
+                self.lifecycle_stream.add(self.stream.drain(shards.PUBLISHING))
         finally:
             self.meter.enabled, self.lifecycle.enabled = True, False
-
-    def _drain(self, into: Invocations) -> None:
-        """The log stream's function on what was committed since the last drain (it publishes,
-        schedules held follow-ups, and counts), as Lambda's event source mapping would hand it
-        over: the decide path's records once a batching window is full (aws_path.StreamWindow, the
-        same cadence for both designs), the releases' right after they fire. The naive design
-        has no stream: it publishes and schedules inline, per record, and counts nothing."""
-        if self.stream is not None:
-            took = self.stream.drain()
-            into.count += took.count
-            into.seconds += took.seconds
-            into.outside_aws_seconds += took.outside_aws_seconds
 
 
 def _decided_at(detail: dict[str, Any]) -> datetime:

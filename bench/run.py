@@ -39,6 +39,7 @@ from bench import (
     local_stack,
     naive,
     replay_flatness,
+    shards,
     simulation,
     simulation_scale,
 )
@@ -226,11 +227,13 @@ def notes(results: Sequence[aws_path.PopulationResult]) -> list[str]:
         "  - history: past interactions closed over the previous ~2.5 years, decided first through the production",
         "    Governor (fresh per batch of 10: one prefetch, one decide per event) with the event clock; counters reset",
         "    after it (with a log stream, its records are passed over: the history is not announced). Measured",
-        "    events close over the next 100 days, also decided with the event clock; with a log stream, its function",
-        "    runs on what was committed once the decide batches since the last drain hold one batching window of",
-        f"    events at ~1 million a day (template.yaml's window: ~{aws_path.stream_batch_events():.0f} events a",
-        "    stream batch), its requests labelled `:log-stream`; the events span days, so a stream batch touches",
-        "    several days' counters (one in production).",
+        "    events close over the next 100 days, also decided with the event clock; with a log stream, each of its",
+        "    functions runs on what was committed once the decide batches since its last drain hold one shard's",
+        f"    batching window at ~1 million events a day over {shards.log_shards()} shards (publishing: ~"
+        f"{shards.stream_batch_events(shards.PUBLISHING):.1f},",
+        f"    counting: ~{shards.stream_batch_events(shards.COUNTING):.0f} events a stream batch), their requests"
+        " labelled `:log-stream`; the events",
+        "    span days, so a count batch touches several days' counters (one in production).",
         "  - time in AWS calls is moto's (plus botocore's) and grows with item size; the ledger keeps a year of",
         "    follow-ups (Policy.ledger_retention), so its size is bounded by the caps, not by the history length.",
     ]

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from shared.config import Settings
     from shared.usecases.announce import Announcer
     from shared.usecases.decide import DecideUseCase, Governor
+    from shared.usecases.log_count import LogCountUseCase
     from shared.usecases.log_stream import LogStreamUseCase
     from shared.usecases.record_outcome import RecordOutcomes
     from shared.usecases.release import ReleaseUseCase
@@ -151,10 +152,17 @@ def decide() -> DecideUseCase:
 
 
 def log_stream() -> LogStreamUseCase:
-    """The decision log's stream: publish and count each batch of its records, fresh per invocation."""
+    """The decision log's stream, publishing reader: announce each batch of its records."""
     from shared.usecases.log_stream import LogStreamUseCase  # noqa: PLC0415
 
-    return LogStreamUseCase(announcer(), stats(), clock=_clock)
+    return LogStreamUseCase(announcer())
+
+
+def log_count() -> LogCountUseCase:
+    """The decision log's stream, counting reader: count each batch once and list it on day pages."""
+    from shared.usecases.log_count import LogCountUseCase  # noqa: PLC0415
+
+    return LogCountUseCase(stats(), clock=_clock)
 
 
 def release() -> ReleaseUseCase:

@@ -322,17 +322,19 @@ def test_the_cost_workload_is_one_day_of_a_large_contact_centre_with_histories()
 
 
 def test_the_cost_bench_drains_the_stream_at_the_production_window_with_the_lifecycle() -> None:
-    from bench import naive, workload
-    from bench.aws_path import PRESENT, stream_batch_events
+    from bench import naive, shards, workload
+    from bench.aws_path import PRESENT
 
     # Given 80 customers' interactions of one day, after their histories, with the lifecycle
     costed = naive.measure_cost(events=80, lifecycle=True)
     ours = costed.ours
     assert costed.customers == 80 and costed.past_events > 80
-    # Then the stream batches hold a production batching window of events (~58), not a decide batch of ten
-    assert stream_batch_events() > 50
-    assert ours.stream.count == 2  # 60 events (one window, to the next decide batch), then the last 20
-    assert ours.events / ours.stream.count > 10
+    # Then each reader's batches hold what one of the full log's 40 shards gathers in its window:
+    # counting ~87 events (300 s), publishing ~1.45 (5 s), not a decide batch of ten
+    assert shards.stream_batch_events(shards.COUNTING) > 50
+    assert shards.stream_batch_events(shards.PUBLISHING) < 2
+    # So the 80 events take one count batch and ~55 publishing invocations (the latter priced)
+    assert 80 / 2 < ours.stream.count < 80
     # And both designs still decide, release and cancel exactly the same, nothing failing
     assert costed.held > 0
     assert costed.same_decisions and costed.same_settlements
@@ -341,12 +343,11 @@ def test_the_cost_bench_drains_the_stream_at_the_production_window_with_the_life
     # (the stream drained after each batch): the window changes what is billed, not what happens
     day = workload.contact_centre_day(80, PRESENT)
     every, _ = naive._run("ours", day.past, day.measured, lifecycle=True, every_batch=True)
-    assert every.stream.count == 8
     assert every.meter.published == ours.meter.published
     assert every.lifecycle.published == ours.lifecycle.published
     assert every.releases.count == ours.releases.count == costed.held
 
-    # While counting (once per stream batch) costs less per event at the window
+    # While counting (once per count batch) costs less per event at the window
     def counting(run: naive.Run) -> float:
         return sum(wru for table, wru in run.meter.wru_by.items() if table.endswith("StatsTable"))
 

@@ -1,9 +1,9 @@
 """Log stream function: the decision log table's DynamoDB stream (NEW_AND_OLD_IMAGES) is the outbox.
-Each batch of one shard's records is published, then counted in order, its decisions listed on
-day pages by the same transaction (shared.usecases.log_stream), answering with the first record
-not finished in `batchItemFailures`, so Lambda restarts the shard there; after the mapping's
-retries, the batch's description goes to the log stream dead-letter queue (an alarm watches it,
-and the stream's IteratorAge)."""
+Each batch of one shard's records is published in order (shared.usecases.log_stream), answering
+with the first record not announced in `batchItemFailures`, so Lambda restarts the shard there;
+after the mapping's retries, the batch's description goes to the log stream dead-letter queue (an
+alarm watches it, and the stream's IteratorAge). Counting is the stream's other reader
+(functions.log_count)."""
 
 from __future__ import annotations
 
@@ -36,9 +36,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "stream batch",
         extra={
             "records": report.records,
-            "already_done": report.already_done,
             "announced": report.announced,
-            "counted": report.counted,
             "retry_from": report.retry_from,
         },
     )

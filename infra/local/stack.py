@@ -351,7 +351,7 @@ class LocalGovernor:
         if saved is not None:
             persistence.restore(saved)
             self.resources = saved.resources
-            log_stream(self.resources).checkpoints.update(saved.stream_checkpoints)
+            log_stream(self.resources).restore(saved.stream_checkpoints)
         else:
             self.resources = provision(boto3.Session(region_name=REGION))
         self.authorizer, self.credentials = create_role_users(self.client("iam"), self.resources)
@@ -457,7 +457,7 @@ class LocalGovernor:
         if self.persist and self.resources is not None and self._moto:
             # Nothing writes to moto any more: the snapshot is consistent with the checkpoints.
             try:
-                persistence.save(self.snapshot_path, self.resources, log_stream(self.resources).checkpoints)
+                persistence.save(self.snapshot_path, self.resources, log_stream(self.resources).checkpoints())
             except Exception as error:  # the previous snapshot stays whole (written by rename)
                 print(f"governor local: the state was not saved ({type(error).__name__}: {error})", file=sys.stderr)
         if self._moto:
@@ -523,15 +523,15 @@ class LocalGovernor:
             for p in self.pollers
         }
         if self.stream_thread is not None:
-            stream = self.stream_thread.poller
-            pollers["DecisionLogTable/stream"] = {
-                "alive": self.stream_thread.is_alive(),
-                "batches": stream.batches,
-                "records": stream.records,
-                "failed_batches": stream.failed_batches,
-                "parked_batches": stream.parked,
-                "last_error": stream.last_error,
-            }
+            for stream in log_stream(self.resources).pollers:
+                pollers[f"DecisionLogTable/stream/{stream.source.function}"] = {
+                    "alive": self.stream_thread.is_alive(),
+                    "batches": stream.batches,
+                    "records": stream.records,
+                    "failed_batches": stream.failed_batches,
+                    "parked_batches": stream.parked,
+                    "last_error": stream.last_error,
+                }
         healthy = all(present.values()) and all(p["alive"] for p in pollers.values())
         report.update(resources=present, names=dict(self.resources.names), pollers=pollers, queues=depths)
         if self.scheduler is not None:

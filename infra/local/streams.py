@@ -1,5 +1,6 @@
-"""Lambda's DynamoDB stream event source mapping, locally: the decision log's stream read from moto
-and handed to the template's own handler (functions.log_stream.app.handler) as Lambda would.
+"""Lambda's DynamoDB stream event source mappings, locally: the decision log's stream read from moto
+and handed to the template's own handlers (functions.log_stream.app.handler, publishing, and
+functions.log_count.app.handler, counting), each mapping with its own checkpoints, as Lambda would.
 
 moto keeps a table's stream (describe_stream, get_shard_iterator, get_records) but invokes nothing
 without Docker, so this is the one poller every local run uses: the local stack's thread, the
@@ -147,6 +148,9 @@ class StreamPoller:
     checkpoints: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     # shard id -> (the record its batch restarts at, failed tries of that batch)
     attempts: dict[str, tuple[str, int]] = field(default_factory=dict)
+    # The records of the next batch (None: the mapping's BatchSize). The bench sizes batches as a
+    # shard of a many-shard stream would see them (bench/shards.py); moto's stream has one shard.
+    batch_limit: Callable[[], int] | None = None
     batches: int = 0
     records: int = 0
     failed_batches: int = 0
@@ -172,7 +176,8 @@ class StreamPoller:
                     iterator = client.get_shard_iterator(
                         StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType=kind, **where
                     )["ShardIterator"]
-                    found = client.get_records(ShardIterator=iterator, Limit=self.source.batch_size)["Records"]
+                    limit = self.batch_limit() if self.batch_limit else self.source.batch_size
+                    found = client.get_records(ShardIterator=iterator, Limit=limit)["Records"]
                     if not found:
                         break
                     answer, failed_at = self._invoke(handler, found)
@@ -261,26 +266,79 @@ class StreamPoller:
         boto3.client("sqs").send_message(QueueUrl=self.dead_letter_url, MessageBody=json.dumps(message))
 
 
-def log_stream(resources: Any) -> StreamPoller:
-    """The one poller of the decision log's stream for a provisioned stack (made on first use and
-    kept with the stack, so its checkpoints carry from one drain to the next)."""
-    poller: StreamPoller | None = resources.runtime.get("log-stream")
-    if poller is None:
-        (source,) = [s for s in stream_sources() if s.table == "DecisionLogTable"]
-        poller = StreamPoller(
-            source,
-            resources.stream_arns[source.table],
-            dead_letter_url=resources.urls.get(source.on_failure) if source.on_failure else None,
-            region=resources.region,
+@dataclass
+class LogStreams:
+    """Lambda's event source mappings of the decision log's stream, one poller per reading
+    function (publishing, counting: template.yaml), each with its own checkpoints as in Lambda.
+    A pass drains them in the template's order: every record is published, then counted."""
+
+    pollers: list[StreamPoller]
+
+    def drain(self, give_up_after_retries: bool = False, max_batches: int = 100_000) -> list[dict[str, Any]]:
+        answers: list[dict[str, Any]] = []
+        for poller in self.pollers:
+            answers += poller.drain(give_up_after_retries, max_batches)
+        return answers
+
+    def caught_up(self) -> bool:
+        return all(poller.caught_up() for poller in self.pollers)
+
+    def poller(self, function: str) -> StreamPoller:
+        (found,) = [p for p in self.pollers if p.source.function == function]
+        return found
+
+    @property
+    def failed_batches(self) -> int:
+        return sum(p.failed_batches for p in self.pollers)
+
+    @property
+    def last_error(self) -> str | None:
+        return next((p.last_error for p in self.pollers if p.last_error), None)
+
+    @last_error.setter
+    def last_error(self, error: str | None) -> None:
+        for poller in self.pollers:
+            poller.last_error = error
+
+    def checkpoints(self) -> dict[str, tuple[str, str | None]]:
+        """Every poller's checkpoints, keyed "<function>/<shard id>" (what a snapshot keeps)."""
+        return {f"{p.source.function}/{shard}": at for p in self.pollers for shard, at in p.checkpoints.items()}
+
+    def restore(self, saved: dict[str, tuple[str, str | None]]) -> None:
+        """Checkpoints from `checkpoints()`; a key without a function (a snapshot from before the
+        stream had two readers, whose one function published and counted) is every poller's."""
+        for key, at in saved.items():
+            function, _, shard = key.rpartition("/")
+            for poller in self.pollers:
+                if not function or poller.source.function == function:
+                    poller.checkpoints[shard] = at
+
+
+def log_stream(resources: Any) -> LogStreams:
+    """The pollers of the decision log's stream for a provisioned stack (made on first use and
+    kept with the stack, so their checkpoints carry from one drain to the next)."""
+    streams: LogStreams | None = resources.runtime.get("log-stream")
+    if streams is None:
+        streams = LogStreams(
+            [
+                StreamPoller(
+                    source,
+                    resources.stream_arns[source.table],
+                    dead_letter_url=resources.urls.get(source.on_failure) if source.on_failure else None,
+                    region=resources.region,
+                )
+                for source in stream_sources()
+                if source.table == "DecisionLogTable"
+            ]
         )
-        resources.runtime["log-stream"] = poller
-    return poller
+        resources.runtime["log-stream"] = streams
+    return streams
 
 
 def drain(resources: Any) -> list[dict[str, Any]]:
     """One pass over the decision log's stream (tests and the bench): every record the stream
-    holds past its checkpoint is published and counted, unless a batch fails; then it stops at
-    that batch, which the next pass retries."""
+    holds past its checkpoints is published, then counted, unless a batch fails; then that
+    reader stops at that batch, which the next pass retries. Returns each batch's answer."""
     return log_stream(resources).drain()
 
 
@@ -288,8 +346,8 @@ class StreamThread(threading.Thread):
     """The local stack's event source mapping: drains the stream continuously, retrying a failed
     batch after a pause, parking it after the mapping's retries."""
 
-    def __init__(self, poller: StreamPoller, every: float = 0.2, retry_after: float = 1.0) -> None:
-        super().__init__(name=f"stream-{poller.source.table}", daemon=True)
+    def __init__(self, poller: StreamPoller | LogStreams, every: float = 0.2, retry_after: float = 1.0) -> None:
+        super().__init__(name="stream-DecisionLogTable", daemon=True)
         self.poller = poller
         self.every = every
         self.retry_after = retry_after

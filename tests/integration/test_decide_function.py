@@ -228,9 +228,10 @@ BUGS = {
     "deciding": ("shared.domain.engine", "decide"),
 }
 # ... and of the log stream function, which publishes and counts what the decide path committed.
+# A step of a stream reader, and the reader's handler.
 STREAM_BUGS = {
-    "publishing": ("shared.adapters.publisher", "entry"),
-    "counting": ("shared.usecases.log_stream", "decision_counts"),
+    "publishing": ("shared.adapters.publisher", "entry", "functions.log_stream.app"),
+    "counting": ("shared.usecases.log_stream", "decision_counts", "functions.log_count.app"),
 }
 
 
@@ -273,19 +274,19 @@ def test_a_bug_of_ours_fails_the_invocation_instead_of_being_retried_quietly(
 
 
 @pytest.mark.parametrize("step", list(STREAM_BUGS))
-def test_a_bug_of_ours_fails_the_log_stream_invocation_before_anything_is_counted(
+def test_a_bug_of_ours_fails_the_stream_reader_invocation_before_anything_is_counted(
     aws: Any, outbound: Any, monkeypatch: pytest.MonkeyPatch, step: str
 ) -> None:
     import importlib
 
-    from functions.log_stream.app import handler
     from infra.lambda_runtime import LambdaContext
     from infra.local.streams import lambda_record, streams_client
 
-    # Given three events decided and committed, and a TypeError at one step of the log stream function
+    # Given three events decided and committed, and a TypeError at one step of a stream reader
     put_events(aws, [detail(event_id=f"e-{n}", interaction_id=f"i-{n}", customer_id=f"c-{n}") for n in range(3)])
     assert handle_batch(aws)[1] == {"batchItemFailures": []}
-    module, name = STREAM_BUGS[step]
+    module, name, function = STREAM_BUGS[step]
+    handler = importlib.import_module(function).handler
 
     def bug(*_: Any, **__: Any) -> Any:
         raise TypeError("unsupported operand type(s)")
@@ -298,11 +299,11 @@ def test_a_bug_of_ours_fails_the_log_stream_invocation_before_anything_is_counte
     # When the function handles the batch of their log records
     # Then the invocation itself fails (its Errors alarm), and nothing was counted
     with pytest.raises(TypeError):
-        handler({"Records": [lambda_record(r, arn, "us-east-1") for r in records]}, LambdaContext("log-stream"))
+        handler({"Records": [lambda_record(r, arn, "us-east-1") for r in records]}, LambdaContext("stream-reader"))
     assert wiring.stats().days(NOW.date(), NOW.date())[0]["total"] == 0
     # And once the bug is fixed, Lambda's retry of the batch publishes and counts each decision once
     monkeypatch.undo()
-    assert [a["batchItemFailures"] for a in drain_stream(aws)] == [[]]
+    assert [a["batchItemFailures"] for a in drain_stream(aws)] == [[], []]
     decided = log_items(aws)
     assert {e["detail"]["decision_id"] for e in outbound()} == {d["decision_id"] for d in decided}
     (day,) = wiring.stats().days(NOW.date(), NOW.date())

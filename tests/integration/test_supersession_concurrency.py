@@ -70,10 +70,11 @@ def test_concurrent_deciders_of_newer_interactions_cancel_the_held_survey_once_a
     assert logged[held.decision_id].state is State.CANCELLED  # type: ignore[union-attr]
     assert sum(held.decision_id in d.supersedes for d in decided) == 1
     # (counted by the log stream function, from the log's stream)
-    for name, value in moto_server.environment("LogStreamFunction").items():
-        monkeypatch.setenv(name, value)
+    for function in ("LogStreamFunction", "LogCountFunction"):
+        for name, value in moto_server.environment(function).items():
+            monkeypatch.setenv(name, value)
     wiring.reset()
-    assert [a["batchItemFailures"] for a in drain_stream(moto_server)] == [[]]
+    assert [a["batchItemFailures"] for a in drain_stream(moto_server)] == [[], []]
     (day,) = wiring.stats().days(NOW.date(), NOW.date())
     assert day["cancelled_by_reason"] == {"SUPERSEDED_BY_NEWER_INTERACTION": sum(len(d.supersedes) for d in decided)}
     # And the ledger holds exactly one pending follow-up, the one the log says is pending:

@@ -87,8 +87,9 @@ def test_a_log_stream_crash_after_any_step_loses_and_doubles_nothing(aws: Any, o
     with pytest.raises(Crash):
         drain_stream(aws)
     faults.install(None)
-    # And Lambda hands it the same batch again, from the same first record
-    assert [a["batchItemFailures"] for a in drain_stream(aws)] == [[]]
+    # And Lambda hands it the same batch again, from the same first record (and the other reader
+    # its batch, if the crash came first)
+    assert all(a["batchItemFailures"] == [] for a in drain_stream(aws))
     assert_each_decided_counted_and_published_once(aws, outbound, events)
 
 

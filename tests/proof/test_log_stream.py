@@ -1,9 +1,10 @@
-"""The decision log's stream is the outbox (issue 12): the decide path only commits, and the log
-stream function publishes every committed decision and state change, then counts it exactly once
-with one transaction per batch, keyed by the batch's first sequence number.
+"""The decision log's stream is the outbox (issue 12): the decide path only commits; the log
+stream function publishes every committed decision and state change, and the log count function,
+the stream's second reader, counts it exactly once with one transaction per batch, keyed by the
+batch's first sequence number.
 
-The function runs as Lambda's event source mapping runs it (infra.local.streams, through
-tests.conftest.drain_stream), or straight through its handler when a test must hand it one batch
+The functions run as Lambda's event source mappings run them (infra.local.streams, through
+tests.conftest.drain_stream), or straight through a handler when a test must hand it one batch
 twice. Faults are injected on the product's own cached clients (botocore event hooks) and at the
 named checkpoints of shared.faults; moto is the only AWS."""
 
@@ -41,7 +42,7 @@ class Crash(BaseException):
 def environment(aws: Any) -> Iterator[None]:
     import os
 
-    for function in ("DecideApiFunction", "ReleaseFunction", "LogStreamFunction"):
+    for function in ("DecideApiFunction", "ReleaseFunction", "LogStreamFunction", "LogCountFunction"):
         os.environ.update(aws.environment(function))
     wiring.reset()
     wiring.use_clock(FixedClock(NOW))
@@ -60,13 +61,16 @@ def counted() -> dict[str, Any]:
     return dict(+totals)
 
 
-def invoke(stack: Any, records: list[dict[str, Any]]) -> dict[str, Any]:
-    """The log stream function handed exactly these records as one batch, as Lambda hands them."""
-    from functions.log_stream.app import handler
+OK = {"batchItemFailures": []}
+
+
+def count(stack: Any, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The log count function handed exactly these records as one batch, as Lambda hands them."""
+    from functions.log_count.app import handler
 
     arn = stack.get_att("DecisionLogTable", "StreamArn")
     event = {"Records": [lambda_record(r, arn, "us-east-1") for r in records]}
-    return handler(event, LambdaContext("LogStreamFunction"))  # type: ignore[no-any-return]
+    return handler(event, LambdaContext("LogCountFunction"))  # type: ignore[no-any-return]
 
 
 def sequence(record: dict[str, Any]) -> str:
@@ -123,8 +127,8 @@ def test_each_commit_is_published_by_the_stream_exactly_as_the_decide_path_publi
     superseded = store.get_decision(made[0].decision_id)
     assert superseded is not None and superseded.state is State.CANCELLED
     sent = capture_put_events()
-    # When the log stream function handles their records
-    assert drain_stream(aws) == [{"batchItemFailures": []}]
+    # When the stream's readers handle their records (publishing, then counting)
+    assert drain_stream(aws) == [OK, OK]
     # Then each was published with the Source, DetailType and Detail the decide path published, byte for
     # byte: each decision in the state it was committed in, then the superseded survey as cancelled
     bus = aws.names["GovernorBus"]
@@ -152,8 +156,8 @@ def test_admin_and_outcome_records_and_changes_of_nothing_publish_and_count_noth
         UpdateExpression="SET note = :n",
         ExpressionAttributeValues={":n": {"S": "touched"}},
     )
-    # Then the log stream function handles both records and publishes and counts nothing
-    assert [a["batchItemFailures"] for a in drain_stream(aws)] == [[]]
+    # Then the stream's readers handle both records and publish and count nothing
+    assert drain_stream(aws) == [OK, OK]
     assert outbound() == []
     assert counted() == before
 
@@ -217,26 +221,24 @@ def ten_decided(aws: Any) -> list[dict[str, Any]]:
     return records
 
 
-def test_a_batch_handed_again_from_its_first_record_is_not_counted_again(aws: Any, outbound: Any) -> None:
-    # Given ten decisions' log records handled as one batch, published and counted
+def test_a_batch_handed_again_from_its_first_record_is_not_counted_again(aws: Any) -> None:
+    # Given ten decisions' log records counted as one batch
     records = ten_decided(aws)
-    assert invoke(aws, records) == {"batchItemFailures": []}
+    assert count(aws, records) == OK
     first = counted()
     assert first["total"] == 10
     # When Lambda hands the same batch again (the invocation timed out after counting), and then once
     # more with records committed since appended to it (a retried batch may be longer)
-    assert invoke(aws, records) == {"batchItemFailures": []}
+    assert count(aws, records) == OK
     put_events(aws, [detail(event_id="e-late", interaction_id="i-late", customer_id="c-late")])
     handle_batch(aws)
     longer = stream_records(aws)
     assert len(longer) > len(records)
-    assert invoke(aws, longer) == {"batchItemFailures": []}
+    assert count(aws, longer) == OK
     # Then each decision is counted once: only the appended record was added
     decided = Counter(f"a_{d['action']}" for d in log_items(aws))
     assert counted() == {"total": 11, **decided}
     assert sum(decided.values()) == 11
-    # And every decision was published at least once
-    assert {e["detail"]["event_id"] for e in outbound()} >= {f"e-{n}" for n in range(10)} | {"e-late"}
 
 
 def dynamodb_requests() -> list[str]:
@@ -256,80 +258,57 @@ def test_a_new_batch_is_counted_with_one_transaction_and_its_receipt_is_read_onl
     # Given ten decisions' log records, and the requests of the product's DynamoDB client watched
     records = ten_decided(aws)
     sent = dynamodb_requests()
-    # When the log stream function handles them as one new batch
-    assert invoke(aws, records) == {"batchItemFailures": []}
+    # When the log count function handles them as one new batch
+    assert count(aws, records) == OK
     # Then it counted them with one transaction and read no receipt
     assert sent == ["TransactWriteItems"]
     assert counted()["total"] == 10
     # When Lambda hands the same batch again (the invocation timed out after counting)
     sent.clear()
-    assert invoke(aws, records) == {"batchItemFailures": []}
+    assert count(aws, records) == OK
     # Then the transaction's condition failed, the receipt was read once, and nothing was added
     assert sent == ["TransactWriteItems", "GetItem"]
     assert counted()["total"] == 10
 
 
-def test_a_batch_handed_again_whose_counted_record_is_refused_restarts_after_what_was_counted(
-    aws: Any, outbound: Any
-) -> None:
-    # Given ten decisions' log records counted as one batch, and a record committed after them
-    records = ten_decided(aws)
-    assert invoke(aws, records) == {"batchItemFailures": []}
-    put_events(aws, [detail(event_id="e-late", interaction_id="i-late", customer_id="c-late")])
-    handle_batch(aws)
-    longer = stream_records(aws)
-    late = longer[len(records)]
-    # When Lambda hands the batch again, longer, and EventBridge refuses the entry of its fourth
-    # record (counted by the earlier attempt)
-    refusing = refuse_entries_of(records[3]["dynamodb"]["NewImage"]["decision_id"]["S"])
-    answer = invoke(aws, longer)
-    # Then the restart is not the refused record (it would start a batch with no receipt and count the
-    # fourth to tenth records again) but the first record the earlier attempt did not count
-    assert answer == {"batchItemFailures": [{"itemIdentifier": sequence(late)}]}
-    assert counted()["total"] == 10
-    # And when Lambda restarts there, every decision is counted once
-    refusing["on"] = False
-    assert invoke(aws, longer[len(records) :]) == {"batchItemFailures": []}
-    assert counted()["total"] == 11
-    assert "e-late" in {e["detail"]["event_id"] for e in outbound()}
-
-
-def test_a_partly_refused_put_events_restarts_the_batch_at_the_refused_record_and_counts_once(
+def test_a_partly_refused_put_events_restarts_publishing_at_the_refused_record_and_counting_goes_on(
     aws: Any, outbound: Any
 ) -> None:
     # Given ten decisions' log records, and EventBridge refusing the entry of the fourth one
     records = ten_decided(aws)
     refused = records[3]["dynamodb"]["NewImage"]["decision_id"]["S"]
     refusing = refuse_entries_of(refused)
-    # When the log stream function handles them
-    (answer,) = drain_stream(aws)
-    # Then it reports the fourth record (Lambda restarts the shard there) and counted only the three before it
-    assert answer == {"batchItemFailures": [{"itemIdentifier": sequence(records[3])}]}
-    assert counted()["total"] == 3
-    # And the others were published all the same (at least once), the refused one not
+    # When the stream's readers handle them
+    published, counting = drain_stream(aws)
+    # Then publishing reports the fourth record (Lambda restarts that reader there), and the others
+    # were published all the same, the refused one not
+    assert published == {"batchItemFailures": [{"itemIdentifier": sequence(records[3])}]}
     assert refused not in {e["detail"]["decision_id"] for e in outbound()}
-    # When EventBridge takes it again and Lambda retries from the reported record
-    refusing["on"] = False
-    assert drain_stream(aws) == [{"batchItemFailures": []}]
-    # Then every decision is counted once and the refused one is published
+    # And counting, the other reader, does not wait for publishing: all ten are counted
+    assert counting == OK
     assert counted()["total"] == 10
+    # When EventBridge takes it again and Lambda retries publishing from the reported record
+    refusing["on"] = False
+    assert drain_stream(aws) == [OK]
+    # Then the refused one is published, and nothing is counted twice
     assert refused in {e["detail"]["decision_id"] for e in outbound()}
+    assert counted()["total"] == 10
 
 
 def test_two_attempts_at_one_batch_racing_count_it_once(aws: Any) -> None:
-    # Given ten decisions' log records, and a second attempt at their batch that finishes while the
-    # first one is between publishing and counting (a timed-out attempt still running)
+    # Given ten decisions' log records, and a second attempt at their batch that finishes just before
+    # the first one sends its counting transaction (a timed-out attempt still running)
     records = ten_decided(aws)
     raced = {"done": False}
 
-    def second_attempt(name: str) -> None:
-        if name == faults.AFTER_PUBLISH and not raced["done"]:
+    def second_attempt(**_: Any) -> None:
+        if not raced["done"]:
             raced["done"] = True
-            assert invoke(aws, records) == {"batchItemFailures": []}
+            assert count(aws, records) == OK
 
-    faults.install(second_attempt)
+    aws_clients.client("dynamodb").meta.events.register("before-call.dynamodb.TransactWriteItems", second_attempt)
     # When the first attempt goes on to count
-    assert invoke(aws, records) == {"batchItemFailures": []}
+    assert count(aws, records) == OK
     # Then its receipt condition failed, it read the receipt again and added nothing: counted once
     assert raced["done"]
     assert counted()["total"] == 10
@@ -348,7 +327,7 @@ def test_supersessions_and_releases_are_counted_once_however_often_the_stream_is
     handle_batch(aws)
     newer = next(d for d in log_items(aws) if d["event_id"] == "e-2")
     assert fire(newer["decision_id"], later + timedelta(hours=3))["changed"] is True
-    # When the log stream function dies after counting each batch, and Lambda hands each batch again
+    # When the log count function dies after counting each batch, and Lambda hands each batch again
     crashes = drain_dying_once_after_each_count(aws)
     # Then each was retried once, and the decisions, the cancellation and the release are counted once,
     # on the days they happened
@@ -363,8 +342,9 @@ def test_supersessions_and_releases_are_counted_once_however_often_the_stream_is
 
 
 def drain_dying_once_after_each_count(stack: Any) -> int:
-    """Handles the log's stream with a function that dies after counting each batch the first time it
-    gets it; the poller hands the same batch again, as Lambda does. Returns how many times it died."""
+    """Handles the log's stream with a count function that dies after counting each batch the first
+    time it gets it; the poller hands the same batch again, as Lambda does. Returns how many times it
+    died."""
     crashes = {"n": 0, "armed": True}
 
     def die(name: str) -> None:
@@ -435,21 +415,23 @@ def test_a_batch_failing_every_retry_is_described_in_the_dead_letter_queue_and_t
     handle_batch(aws)
     records = stream_records(aws)
     refuse_entries_of(records[1]["dynamodb"]["NewImage"]["decision_id"]["S"])
-    poller = log_stream(aws)
+    poller = log_stream(aws).poller("LogStreamFunction")
     # When Lambda's event source mapping tries the batch, then retries it as often as the template allows
     for _ in range(poller.source.retries + 1):
         (answer,) = poller.drain(give_up_after_retries=True)
         assert answer["batchItemFailures"] == [{"itemIdentifier": sequence(records[1])}]
-    # Then the rest of the batch is described in the log stream's dead-letter queue (shard and range),
-    # for an operator to replay once the cause is fixed, and the first decision is counted once
+    # Then the rest of the batch is described in the log stream's dead-letter queue (shard and range,
+    # and which function gave up), for an operator to replay once the cause is fixed
     sqs = boto3.client("sqs")
     (message,) = sqs.receive_message(QueueUrl=aws.urls["LogStreamDeadLetterQueue"]).get("Messages", [])
-    info = json.loads(message["Body"])["DDBStreamBatchInfo"]
+    body = json.loads(message["Body"])
+    info = body["DDBStreamBatchInfo"]
     assert (info["startSequenceNumber"], info["endSequenceNumber"]) == (sequence(records[1]), sequence(records[1]))
-    assert counted()["total"] == 1
-    # And the shard moves on: what is committed next is published and counted
+    assert body["requestContext"]["functionArn"].endswith(":function:LogStreamFunction")
+    # And the shard moves on: what is committed next is published, and all three are counted once
     put_events(aws, [detail(event_id="e-next", interaction_id="i-next", customer_id="c-next")])
     handle_batch(aws)
-    assert poller.drain(give_up_after_retries=True) == [{"batchItemFailures": []}]
-    assert counted()["total"] == 2
+    assert poller.drain(give_up_after_retries=True) == [OK]
     assert "e-next" in {e["detail"]["event_id"] for e in outbound()}
+    assert all(a == OK for a in drain_stream(aws))
+    assert counted()["total"] == 3

@@ -23,12 +23,11 @@ from shared.domain.events import InteractionClosed
 from shared.domain.policy import default_policy
 from tests.conftest import NOW, detail, drain_stream, handle_batch, log_items, put_events, stream_records
 from tests.proof.test_log_stream import (
+    OK,
     Crash,
+    count,
     dynamodb_requests,
     environment,  # noqa: F401 - autouse: the same functions' environment
-    invoke,
-    refuse_entries_of,
-    sequence,
     ten_decided,
 )
 
@@ -56,8 +55,8 @@ def decided_ids(stack: Any) -> set[str]:
 def test_a_drained_batch_lists_each_decision_once_on_its_day_and_entries_carry_no_day_shard(aws: Any) -> None:
     # Given ten decisions committed by the decide path
     ten_decided(aws)
-    # When the log stream function handles their records
-    assert drain_stream(aws) == [{"batchItemFailures": []}]
+    # When the stream's readers handle their records
+    assert drain_stream(aws) == [OK, OK]
     # Then each is listed once on its day's pages, and the pages list nothing else
     assert listed(aws, NOW.date()) == Counter(decided_ids(aws))
     rows = day_pages.DayPages(aws.names["StatsTable"]).rows(NOW.date())
@@ -78,33 +77,17 @@ def test_a_batch_handed_again_and_longer_lists_each_decision_once(aws: Any) -> N
     # Given ten decisions' log records handled as one batch (all decided at the same instant, so
     # the later pages start at the same time as the first one)
     records = ten_decided(aws)
-    assert invoke(aws, records) == {"batchItemFailures": []}
+    assert count(aws, records) == OK
     # When Lambda hands the same batch again, then again with a record committed since appended
-    assert invoke(aws, records) == {"batchItemFailures": []}
+    assert count(aws, records) == OK
     put_events(aws, [detail(event_id="e-late", interaction_id="i-late", customer_id="c-late")])
     handle_batch(aws)
     longer = stream_records(aws)
-    assert invoke(aws, longer) == {"batchItemFailures": []}
+    assert count(aws, longer) == OK
     # Then the eleven decisions are each listed once: the appended one's page did not replace the
     # first attempt's (it is keyed by the first record it lists, not by the batch's first record)
     assert listed(aws, NOW.date()) == Counter(decided_ids(aws))
     assert len(decided_ids(aws)) == 11
-
-
-def test_a_batch_cut_short_by_a_refused_record_lists_what_it_counted_then_the_rest_once(aws: Any) -> None:
-    # Given ten decisions' log records, and EventBridge refusing the entry of the fourth one
-    records = ten_decided(aws)
-    refusing = refuse_entries_of(records[3]["dynamodb"]["NewImage"]["decision_id"]["S"])
-    # When the log stream function handles them
-    assert invoke(aws, records) == {"batchItemFailures": [{"itemIdentifier": sequence(records[3])}]}
-    # Then only the three records it counted are listed
-    first_three = {r["dynamodb"]["NewImage"]["decision_id"]["S"] for r in records[:3]}
-    assert listed(aws, NOW.date()) == Counter(first_three)
-    # When EventBridge takes it again and Lambda retries from the reported record
-    refusing["on"] = False
-    assert invoke(aws, records[3:]) == {"batchItemFailures": []}
-    # Then every decision is listed once
-    assert listed(aws, NOW.date()) == Counter(decided_ids(aws))
 
 
 def spread_over_days(stack: Any, days: int) -> list[str]:
@@ -134,8 +117,8 @@ def test_a_batch_too_large_for_one_transaction_is_counted_and_listed_in_several(
     ids = spread_over_days(aws, 60)
     records = stream_records(aws)
     sent = dynamodb_requests()
-    # When the log stream function handles it
-    assert invoke(aws, records) == {"batchItemFailures": []}
+    # When the log count function handles it
+    assert count(aws, records) == OK
     # Then it counted in two transactions (49 records, the most that fit with the receipt and two
     # items a record, then 11), each decision counted and listed once on its day
     assert sent == ["TransactWriteItems"] * 2
@@ -158,10 +141,10 @@ def test_a_batch_dying_between_its_transactions_is_finished_once_when_handed_aga
     client = aws_clients.client("dynamodb")
     client.meta.events.register("before-call.dynamodb.TransactWriteItems", die_at_the_second)
     with pytest.raises(Crash):
-        invoke(aws, records)
+        count(aws, records)
     assert totals(60) == 49
     # When Lambda hands the batch again
-    assert invoke(aws, records) == {"batchItemFailures": []}
+    assert count(aws, records) == OK
     # Then what the first attempt counted is not counted or listed again, and the rest is, once
     assert totals(60) == 60
     for n, decision_id in enumerate(ids):

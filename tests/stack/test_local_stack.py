@@ -122,7 +122,7 @@ def test_health_reports_moto_resources_pollers_and_queue_depths(stack: LocalGove
         "ReleaseDeadLetterQueue",
         "LogStreamDeadLetterQueue",
     }
-    assert health["pollers"]["DecisionLogTable/stream"]["alive"] is True
+    assert health["pollers"]["DecisionLogTable/stream/LogStreamFunction"]["alive"] is True
     assert health["scheduler"]["failed_runs"] == 0
 
 

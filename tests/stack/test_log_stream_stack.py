@@ -96,5 +96,6 @@ def test_the_stack_publishes_and_counts_a_decision_once_eventbridge_takes_it(sta
     # And /health shows the poller alive, having handled the record
     with urllib.request.urlopen(stack.url + "/health", timeout=30) as answer:
         health = json.loads(answer.read())
-    assert health["pollers"]["DecisionLogTable/stream"]["alive"] is True
-    assert health["pollers"]["DecisionLogTable/stream"]["records"] >= 1
+    assert health["pollers"]["DecisionLogTable/stream/LogStreamFunction"]["alive"] is True
+    assert health["pollers"]["DecisionLogTable/stream/LogStreamFunction"]["records"] >= 1
+    assert health["pollers"]["DecisionLogTable/stream/LogCountFunction"]["records"] >= 1

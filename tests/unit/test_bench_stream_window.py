@@ -1,4 +1,5 @@
-"""The bench hands the log's stream to its function as production's batching window would at 1 M events a day."""
+"""The bench hands each reader of the log's stream the batches one shard of production's stream
+would hand it: the template's window at 1 M events a day, over the full log's shards."""
 
 from __future__ import annotations
 
@@ -6,42 +7,58 @@ import dataclasses
 
 import pytest
 
-from bench import aws_path
+from bench import aws_path, shards
+from bench.emulator import _sizes
 from infra import template
 from infra.local import streams
 
 
-def _log_source() -> streams.StreamSource:
-    (source,) = [s for s in streams.stream_sources() if s.table == "DecisionLogTable"]
+def _source(function: str) -> streams.StreamSource:
+    (source,) = [s for s in streams.stream_sources() if s.table == "DecisionLogTable" and s.function == function]
     return source
 
 
-def test_a_stream_batch_holds_the_template_window_of_a_million_events_a_day() -> None:
-    # Given the template's DecisionLogStream event source, read as the deployment reads it
-    spec = template.raw()["Resources"]["LogStreamFunction"]["Properties"]["Events"]["DecisionLogStream"]["Properties"]
-    window = float(spec["MaximumBatchingWindowInSeconds"])
-    # Then the local mapping carries that window, and a bench stream batch is window x 1,000,000 / 86,400 events
-    assert _log_source().batching_window == window
-    assert aws_path.stream_batch_events() == pytest.approx(window * 1_000_000 / 86_400)
-    # And the window chosen for the bill gathers dozens of events a batch, not the ~12 of a 1 s window
-    assert aws_path.stream_batch_events() > 50
+def _window(function: str, event: str) -> float:
+    spec = template.raw()["Resources"][function]["Properties"]["Events"][event]["Properties"]
+    return float(spec["MaximumBatchingWindowInSeconds"])
+
+
+def test_a_full_log_of_a_million_events_a_day_has_forty_shards() -> None:
+    # Given 400 days of 1,000,000 entries of ~1 KB, in partitions of at most 10 GB
+    # Then the stream has one shard per partition: 40 (a young log, fewer)
+    assert shards.log_shards() == 40
+    assert shards.log_shards(retention_days=30) == 3
+
+
+def test_each_reader_batch_holds_its_template_window_of_one_shard() -> None:
+    # Given the template's two event sources on the decision log's stream, read as the deployment reads them
+    publishing = _window("LogStreamFunction", "DecisionLogStream")
+    counting = _window("LogCountFunction", "DecisionLogCount")
+    assert _source(shards.PUBLISHING).batching_window == publishing
+    assert _source(shards.COUNTING).batching_window == counting
+    # Then a bench batch is window x 1,000,000 / 86,400 / 40 events, at least one
+    rate = 1_000_000 / 86_400 / 40
+    assert shards.stream_batch_events(shards.PUBLISHING) == pytest.approx(max(1.0, publishing * rate))
+    assert shards.stream_batch_events(shards.COUNTING) == pytest.approx(counting * rate)
+    # And the counting window, chosen for the bill, gathers dozens of events a shard's batch
+    assert shards.stream_batch_events(shards.COUNTING) > 50
 
 
 def test_the_batch_follows_the_window_at_least_one_event_and_at_most_the_batch_size(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    source = _log_source()
-    for window, expected in ((1.0, 1_000_000 / 86_400), (0.0, 1.0), (300.0, float(source.batch_size))):
-        # Given the template's window changed to `window`
-        changed = dataclasses.replace(source, batching_window=window)
+    source = _source(shards.COUNTING)
+    for window, expected in ((5.0, 5 * 1_000_000 / 86_400), (0.0, 1.0), (300.0, 100.0)):
+        # Given the template's window (and a batch size of 100) changed, on one shard
+        changed = dataclasses.replace(source, batching_window=window, batch_size=100)
         monkeypatch.setattr(streams, "stream_sources", lambda changed=changed: [changed])
-        # Then the bench's stream batch follows it (no window: one event; never past BatchSize)
-        assert aws_path.stream_batch_events() == pytest.approx(expected)
+        # Then the bench's batch follows it (no window: one event; never past BatchSize)
+        assert shards.stream_batch_events(shards.COUNTING, shards=1) == pytest.approx(expected)
 
 
-def test_the_stream_is_drained_once_a_window_is_full_averaging_the_window() -> None:
+def test_a_reader_is_drained_once_a_window_is_full_averaging_the_window() -> None:
     # Given a window of 57.87 events and decide batches of ten
-    cadence = aws_path.StreamWindow(events=1_000_000 * 5 / 86_400)
+    cadence = shards.StreamWindow(events=1_000_000 * 5 / 86_400)
     # When 10,000 events are decided in batches of ten
     drains = [n for n in range(1, 1001) if cadence.add(10)]
     # Then the first drain comes after the sixth batch (60 events), none before the window is full
@@ -53,21 +70,24 @@ def test_the_stream_is_drained_once_a_window_is_full_averaging_the_window() -> N
     assert cadence.flush() is False
 
 
-def test_nothing_is_left_to_drain_right_after_a_drain() -> None:
-    # Given a window of 57.87 events, when exactly 60 events are decided (a drain after the sixth batch)
-    cadence = aws_path.StreamWindow(events=1_000_000 * 5 / 86_400)
-    assert [cadence.add(10) for _ in range(6)] == [False] * 5 + [True]
-    # Then the end of the run drains nothing more (the carried 2.13 events were drained already)
-    assert cadence.flush() is False
+def test_a_window_smaller_than_a_decide_batch_is_handed_in_batches_averaging_it() -> None:
+    # Given a shard's window of 1.45 events (publishing at 5 s over 40 shards)
+    size = _sizes(1.45)
+    # Then the batches are of one or two records and average the window
+    sizes = [size() for _ in range(1000)]
+    assert set(sizes) == {1, 2}
+    assert sum(sizes) / len(sizes) == pytest.approx(1.45, abs=0.01)
 
 
-def test_the_bench_hands_the_log_stream_one_batch_a_window() -> None:
+def test_the_bench_hands_each_reader_of_the_log_stream_a_shard_s_batches() -> None:
     # Given 130 events of customers with one past interaction, through the queue path of part 2
     (result,) = aws_path.measure(events=130, histories=(1,))
-    # Then the log stream function ran once a full window of ~58 events (after 60 and 120 events:
-    # what was left over counts toward the next) and once for the last 10
+    # Then the log count function ran once a full shard window of ~87 events, and once for the
+    # rest; the log stream function once per ~1.45 records
     assert result.failed_records == 0
-    assert result.stream_invocations == 3
+    counting = result.stream_invocations_of(shards.COUNTING)
+    assert counting == 2
+    assert result.stream_invocations - counting >= 130 / 2
     # And it counted each stream batch once: at most one counting transaction an invocation
     assert result.stream_counts_once_per_batch
     # And published every decision and cancellation, in ceil(entries / 10) PutEvents a stream batch
