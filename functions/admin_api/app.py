@@ -48,7 +48,8 @@ EXPORT_PAGE_RESPONSE: OpenAPIResponse = {
     "(one decision object a line).",
     "headers": {
         "X-Next-Token": {
-            "description": "Present while more decisions follow: send it back as next_token for the next page.",
+            "description": "Present while more decisions may follow: send it back as next_token for the next page "
+            "(a page may be short, even empty, and still carry one; only its absence means the end).",
             "schema": {"type": "string"},
         }
     },

@@ -13,7 +13,12 @@ class DecisionPage(BaseModel):
     model_config = ConfigDict(defer_build=True)
 
     items: list[Decision]
-    next_token: str | None = None
+    next_token: str | None = Field(
+        default=None,
+        description="Present while more decisions may follow: send it back as next_token. A page can hold fewer "
+        "than `limit` decisions, even none, and still carry one (a range request reads at most 5,000 entries: a "
+        "rare filter on a busy range is answered over several pages); only its absence means the end.",
+    )
 
 
 class OptOutView(BaseModel):

@@ -35,6 +35,11 @@ EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 TOKEN_KIND = "decisions"  # noqa: S105 - what the token pages, not a secret
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 MAX_LIMIT = 2000  # the API allows 500 a page; exports read 2000
+# The entries one range request may read by key (50 BatchGetItems, at most 2,500 read units): a
+# filter that matches little on a busy day (1 M decisions) would otherwise read the whole day
+# before it has a page, past API Gateway's 29 s. A request that reaches it ends with what it
+# found (maybe nothing) and a token that resumes after the last entry read; clients page on.
+MAX_EXAMINED = 5000
 NOT_ADMIN = "attribute_not_exists(record_type)"
 NOT_A_DECISION = "record_type"  # admin actions and outcome records carry one; decisions do not
 # A key of the by-customer index (a by-customer token's cursor): the table's key and the index's.
@@ -125,7 +130,7 @@ class DecisionLogQueries(aws.AwsPort):
         `max_bytes`, the page also ends before its decisions' JSON (escaped, as it travels inside a
         Lambda response) passes that size: at least one decision is always served."""
         state = self.signer.decode(TOKEN_KIND, query.fingerprint(), token) if token is not None else {}
-        budget = _Budget(max_bytes)
+        budget = _Budget(max_bytes, MAX_EXAMINED)
         if query.customer_id:
             return self._customer_page(query, _customer_state(state), budget)
         return self._range_page(query, _range_state(state, query), budget)
@@ -190,7 +195,7 @@ class DecisionLogQueries(aws.AwsPort):
             if not exhausted:
                 return found, self._token(query, _range_token(day, last or before))
             day, before = day - timedelta(days=1), None
-            if len(found) >= query.limit or budget.spent:
+            if len(found) >= query.limit or budget.spent or budget.examined_all:
                 return found, self._token(query, _range_token(day, None)) if day >= first_day else None
         return found, None
 
@@ -215,7 +220,11 @@ class DecisionLogQueries(aws.AwsPort):
             # entry read costs a read unit's half whether it matches or not (as a filtered Query did).
             needed = wanted - len(taken)
             chunk = min(log_entries.BATCH_KEYS, max(needed, 2 * chunk) if filtered else needed)
+            chunk = min(chunk, budget.examinable)
+            if chunk == 0:  # this request read all it may: the next one resumes after `last`
+                return _decisions(taken), last, False
             listed = list(islice(rows, chunk))
+            budget.examined(len(listed))
             entries = log_entries.fetch(self.client, self.table, [r.decision_id for r in listed]) if listed else {}
             for row in listed:
                 item = entries.get(row.decision_id)  # absent: expired since the page was written
@@ -286,15 +295,24 @@ def _state_filter(state: State, values: dict[str, Any], names: dict[str, str]) -
 
 class _Budget:
     """The bytes a page may still fill (None: no limit), counted as each decision's stored JSON
-    escaped into a JSON string, the way it travels in the Lambda response."""
+    escaped into a JSON string, the way it travels in the Lambda response; and the entries a range
+    request may still read by key (MAX_EXAMINED)."""
 
-    def __init__(self, max_bytes: int | None) -> None:
+    def __init__(self, max_bytes: int | None, max_examined: int | None = None) -> None:
         self.left = max_bytes
         self.served = 0
+        self.examinable = max_examined if max_examined is not None else 1 << 62  # entries it may still read
 
     @property
     def spent(self) -> bool:
         return self.left is not None and self.left <= 0
+
+    @property
+    def examined_all(self) -> bool:
+        return self.examinable <= 0
+
+    def examined(self, entries: int) -> None:
+        self.examinable -= entries
 
     def take(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The longest prefix of `items` that fits (at least one item if the page is empty)."""

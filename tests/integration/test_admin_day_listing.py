@@ -150,3 +150,40 @@ def test_a_signed_token_whose_position_makes_no_sense_is_refused_naming_next_tok
     status, _, body = call("GET", f"{RANGE}&limit=5&next_token={urllib.parse.quote(token)}")
     assert (status, [f["field"] for f in body["fields"]]) == (400, ["next_token"])
     assert "earlier version" not in body["message"]
+
+
+def test_a_rare_filter_on_a_busy_range_reads_a_bounded_number_of_entries_per_request(
+    aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.adapters import aws as aws_clients
+    from shared.adapters import log_queries
+
+    # Given ~400 decisions over three days, the rarest reason among them, and each range request
+    # allowed to read 40 entries by key (MAX_EXAMINED, 5,000 in production)
+    decided_over_three_days(aws, 400)
+    log = logged()
+    reason, _ = Counter(str(d.reason) for d in log).most_common()[-1]
+    monkeypatch.setattr(log_queries, "MAX_EXAMINED", 40)
+    read: list[int] = []
+
+    def count_keys(params: dict[str, Any], **_: Any) -> None:
+        read[-1] += sum(len(r["Keys"]) for r in params["RequestItems"].values())
+
+    aws_clients.client("dynamodb").meta.events.register("provide-client-params.dynamodb.BatchGetItem", count_keys)
+    # When an admin pages the range filtered by that reason through the admin API, 50 a page
+    listed, token, requests = [], None, 0
+    while True:
+        read.append(0)
+        suffix = f"&next_token={urllib.parse.quote(token)}" if token else ""
+        status, _, page = call("GET", f"{RANGE}&reason={reason}&limit=50{suffix}")
+        assert status == 200, page
+        requests += 1
+        listed += [d["decision_id"] for d in page["items"]]
+        token = page["next_token"]
+        if not token:
+            break
+    # Then no request read more than 40 entries: most answered few or none, with a token to go on
+    assert max(read) <= 40
+    assert requests >= len(log) // 40
+    # And the pages together list exactly what a brute-force filter of the log gives, in order
+    assert listed == [d.decision_id for d in log if str(d.reason) == reason and START <= d.decided_at <= END]
