@@ -31,6 +31,9 @@ _VARIABLES = {
     "SIMULATION_JOBS_TABLE": "simulation_jobs_table",
     "SIMULATION_STATE_MACHINE_ARN": "simulation_state_machine_arn",
     "SIMULATION_MAX_CONCURRENCY": "simulation_max_concurrency",
+    "STREAM_DEAD_LETTER_QUEUE_URL": "stream_dead_letter_queue_url",
+    "PUBLISHING_FUNCTION_ARN": "publishing_function_arn",
+    "COUNTING_FUNCTION_ARN": "counting_function_arn",
 }
 
 
@@ -58,6 +61,10 @@ class Settings(BaseModel):
     simulation_jobs_table: str | None = None
     simulation_state_machine_arn: str | None = None
     simulation_max_concurrency: int = Field(default=64, ge=1, le=1000)
+    # The replay of parked stream batches (the stream replay function only).
+    stream_dead_letter_queue_url: str | None = None
+    publishing_function_arn: str | None = None
+    counting_function_arn: str | None = None
 
 
 def from_environment(environ: dict[str, str] | None = None) -> Settings:

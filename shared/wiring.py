@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from shared.usecases.record_outcome import RecordOutcomes
     from shared.usecases.release import ReleaseUseCase
     from shared.usecases.simulation_job import SimulationJobService
+    from shared.usecases.stream_replay import Reader, StreamReplayUseCase
 
 _clock: Clock = WallClock()
 
@@ -163,6 +164,30 @@ def log_count() -> LogCountUseCase:
     from shared.usecases.log_count import LogCountUseCase  # noqa: PLC0415
 
     return LogCountUseCase(stats(), clock=_clock)
+
+
+def stream_replay() -> StreamReplayUseCase:
+    """The replay of parked stream batches: each handed to the reader that gave up on it."""
+    from shared.adapters.parked_batches import ParkedBatches  # noqa: PLC0415
+    from shared.adapters.stream_records import StreamRecords  # noqa: PLC0415
+    from shared.usecases.stream_replay import StreamReplayUseCase  # noqa: PLC0415
+
+    config = settings()
+    if not (config.stream_dead_letter_queue_url and config.publishing_function_arn and config.counting_function_arn):
+        raise ConfigurationError(
+            "STREAM_DEAD_LETTER_QUEUE_URL, PUBLISHING_FUNCTION_ARN and COUNTING_FUNCTION_ARN must be set"
+        )
+    readers: dict[str, Reader] = {
+        _function_name(config.publishing_function_arn): log_stream().run,
+        _function_name(config.counting_function_arn): log_count().run,
+    }
+    return StreamReplayUseCase(ParkedBatches(config.stream_dead_letter_queue_url), StreamRecords(), readers)
+
+
+def _function_name(arn: str) -> str:
+    """arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>] -> <name>."""
+    parts = arn.split(":")
+    return parts[6] if len(parts) > 6 else arn
 
 
 def release() -> ReleaseUseCase:

@@ -25,7 +25,6 @@ server mode).
 
 from __future__ import annotations
 
-import base64
 import importlib
 import json
 import threading
@@ -36,6 +35,7 @@ from typing import Any
 
 from infra import template
 from infra.lambda_runtime import LambdaContext
+from shared.adapters.stream_records import lambda_json
 
 Handler = Callable[[dict[str, Any], Any], Any]
 REGION = "us-east-1"
@@ -105,14 +105,14 @@ def lambda_record(record: dict[str, Any], stream_arn: str, region: str) -> dict[
     created = change.get("ApproximateCreationDateTime")
     dynamodb: dict[str, Any] = {
         "ApproximateCreationDateTime": created.timestamp() if isinstance(created, datetime) else created,
-        "Keys": _json_ready(change.get("Keys", {})),
+        "Keys": lambda_json(change.get("Keys", {})),
         "SequenceNumber": change["SequenceNumber"],
         "SizeBytes": change.get("SizeBytes", 0),
         "StreamViewType": change.get("StreamViewType", "NEW_AND_OLD_IMAGES"),
     }
     for image in ("NewImage", "OldImage"):
         if image in change:
-            dynamodb[image] = _json_ready(change[image])
+            dynamodb[image] = lambda_json(change[image])
     return {
         "eventID": record.get("eventID", ""),
         "eventName": record["eventName"],
@@ -122,16 +122,6 @@ def lambda_record(record: dict[str, Any], stream_arn: str, region: str) -> dict[
         "dynamodb": dynamodb,
         "eventSourceARN": stream_arn,
     }
-
-
-def _json_ready(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
-    if isinstance(value, dict):
-        return {k: _json_ready(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_ready(v) for v in value]
-    return value
 
 
 @dataclass
@@ -151,6 +141,7 @@ class StreamPoller:
     # The records of the next batch (None: the mapping's BatchSize). The bench sizes batches as a
     # shard of a many-shard stream would see them (bench/shards.py); moto's stream has one shard.
     batch_limit: Callable[[], int] | None = None
+    function_arn: str | None = None  # the function's ARN as the stack names it (what a parked batch names)
     batches: int = 0
     records: int = 0
     failed_batches: int = 0
@@ -249,7 +240,8 @@ class StreamPoller:
         first, last = records[0]["dynamodb"], records[-1]["dynamodb"]
         message = {
             "requestContext": {
-                "functionArn": f"arn:aws:lambda:{self.region}:123456789012:function:{self.source.function}",
+                "functionArn": self.function_arn
+                or f"arn:aws:lambda:{self.region}:123456789012:function:{self.source.function}",
                 "condition": "RetryAttemptsExhausted",
                 "approximateInvokeCount": self.source.retries + 1,
             },
@@ -326,6 +318,7 @@ def log_stream(resources: Any) -> LogStreams:
                     resources.stream_arns[source.table],
                     dead_letter_url=resources.urls.get(source.on_failure) if source.on_failure else None,
                     region=resources.region,
+                    function_arn=resources.get_att(source.function, "Arn"),
                 )
                 for source in stream_sources()
                 if source.table == "DecisionLogTable"

@@ -53,6 +53,10 @@ def client(service: str) -> Any:
             read_timeout=5,
             max_pool_connections=64,
         )
+        if service == "dynamodbstreams":
+            # Stream calls go to the regional endpoint, not an account-specific one (which moto,
+            # where every call is tested, does not route; AWS serves both).
+            config = config.merge(Config(account_id_endpoint_mode="disabled"))
         return _session().client(service, config=config)
 
 
