@@ -97,6 +97,7 @@ class StreamReplayUseCase:
             batch = ParkedBatch.from_message(message)
         except (KeyError, TypeError, ValueError) as error:
             return Replayed(message.get("MessageId", ""), "unreadable", detail=f"not a stream batch: {error!r}")
+
         def outcome(result: str, records: int = 0, detail: str = "") -> Replayed:
             return Replayed(batch.message_id, result, batch.function, batch.first, batch.last, records, detail)
 
