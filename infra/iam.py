@@ -82,7 +82,17 @@ def needed(service: str, operation: str, params: dict[str, Any]) -> list[tuple[s
     return [(f"{service}:{operation}", "?")]
 
 
+# GetRecords names only a shard iterator: it is authorised on the stream the iterator was got for,
+# the one the same thread last asked an iterator of (a function reads one stream).
+_stream_of_iterators = threading.local()
+
+
 def _dynamodb(operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:
+    if "StreamArn" in params:  # DynamoDB Streams: DescribeStream, GetShardIterator
+        _stream_of_iterators.arn = params["StreamArn"]
+        return [(f"dynamodb:{operation}", params["StreamArn"])]
+    if operation == "GetRecords":
+        return [("dynamodb:GetRecords", getattr(_stream_of_iterators, "arn", "?"))]
     if operation in ("BatchGetItem", "BatchWriteItem"):
         return [(f"dynamodb:{operation}", table) for table in params.get("RequestItems", {})]
     if operation in ("TransactWriteItems", "TransactGetItems"):
@@ -102,6 +112,10 @@ def logical(physical: str) -> str:
     """The template resource a physical name, URL or ARN belongs to ("?name" if none provisioned it)."""
     from infra.local.provision import logical_id
 
+    table, stream, _ = physical.partition("/stream/")
+    if stream:  # a table's stream is X/stream (as the template's grants name it)
+        found = logical_id(table) or logical_id(table.rsplit("/", 1)[-1])
+        return f"{found}/stream" if found else f"?{physical}"
     base, _, index = physical.partition("/index/")
     found = logical_id(base) or logical_id(base.rsplit("/", 1)[-1])
     if found is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import boto3
@@ -159,3 +160,31 @@ def test_a_malformed_payload_is_refused_by_field(aws: Any) -> None:
     # Then it says what to send, field by field, and touches nothing
     assert answer["error"] == "INVALID_INPUT"
     assert {f["field"] for f in answer["fields"]} == {"limit", "queue"}
+
+
+def test_a_parked_supersession_is_announced_and_its_schedule_dropped_by_the_replay(aws: Any, outbound: Any) -> None:
+    from shared.adapters.scheduler import schedule_name
+    from tests.integration.test_release import commit, decision
+    from tests.integration.test_scheduling import schedules
+
+    # Given a held survey, scheduled and announced, then superseded by a newer interaction's decision
+    held = decision("evt-held")
+    commit(held)
+    assert all(a == OK for a in drain_stream(aws))
+    assert list(schedules(aws)) == [schedule_name(held.decision_id)]
+    newer = decision("evt-newer", decided_at=NOW + timedelta(minutes=10), supersedes=(held.decision_id,))
+    commit(newer, NOW + timedelta(minutes=10))
+    # And the batch of their records parked: EventBridge refused the cancellation past every retry
+    refusing = refuse_entries_of(held.decision_id)
+    park(aws, "LogStreamFunction")
+    assert ("FollowUpCancelled", held.decision_id) not in {
+        (e["detail-type"], e["detail"]["decision_id"]) for e in outbound()
+    }
+    # When EventBridge takes it again and the operator replays
+    refusing["on"] = False
+    assert replay()["replayed"] == 1
+    # Then the cancellation is announced, and the superseded survey's schedule is gone (deleted again:
+    # a schedule is deleted before its cancellation is announced, and deleting is idempotent)
+    published = {(e["detail-type"], e["detail"]["decision_id"]) for e in outbound()}
+    assert ("FollowUpCancelled", held.decision_id) in published
+    assert list(schedules(aws)) == [schedule_name(newer.decision_id)]
