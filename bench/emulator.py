@@ -267,7 +267,7 @@ class StreamReader:
     poller: Any
     timed: TimedHandler
     window: StreamWindow
-    sizes: Callable[[], int] | None = None
+    sizes: BatchSizes | None = None
 
     def drain(self) -> Invocations:
         before = replace(self.timed.calls)
@@ -275,17 +275,19 @@ class StreamReader:
         return self.timed.calls.since(before)
 
 
-def _sizes(events: float) -> Callable[[], int]:
-    """Batch sizes averaging `events` (1.45 -> 1, 2, 1, 2, 1, 1, 2, ...)."""
-    carried = {"events": 0.0}
+@dataclass
+class BatchSizes:
+    """Batch sizes averaging `events` (1.45 -> 1, 2, 1, 2, 1, 1, 2, ...): `next()` is the next
+    batch's size, `took(n)` says a batch of n was handed (a read that found nothing takes none)."""
 
-    def size() -> int:
-        carried["events"] += events
-        whole = max(1, int(carried["events"] + 1e-9))
-        carried["events"] -= whole
-        return whole
+    events: float
+    carried: float = 0.0
 
-    return size
+    def next(self) -> int:
+        return max(1, int(self.carried + self.events + 1e-9))
+
+    def took(self, records: int) -> None:
+        self.carried += self.events - records
 
 
 @dataclass
@@ -353,8 +355,9 @@ def log_stream(stack: Any, in_aws: Callable[[], float], shard_count: int | None 
         poller.handler = timed
         events = shards.stream_batch_events(poller.source.function, shards=shard_count)
         if events < DECIDE_BATCH:  # a shard's window holds less than a decide batch: split it
-            readers.append(StreamReader(poller, timed, StreamWindow(events=1.0), _sizes(events)))
-            poller.batch_limit = readers[-1].sizes
+            sizes = BatchSizes(events)
+            readers.append(StreamReader(poller, timed, StreamWindow(events=1.0), sizes))
+            poller.batch_limit, poller.batch_taken = sizes.next, sizes.took
         else:
             readers.append(StreamReader(poller, timed, StreamWindow(events=events)))
     return LogStream(readers)

@@ -141,6 +141,7 @@ class StreamPoller:
     # The records of the next batch (None: the mapping's BatchSize). The bench sizes batches as a
     # shard of a many-shard stream would see them (bench/shards.py); moto's stream has one shard.
     batch_limit: Callable[[], int] | None = None
+    batch_taken: Callable[[int], None] | None = None  # told the size of each batch handed
     function_arn: str | None = None  # the function's ARN as the stack names it (what a parked batch names)
     batches: int = 0
     records: int = 0
@@ -171,6 +172,8 @@ class StreamPoller:
                     found = client.get_records(ShardIterator=iterator, Limit=limit)["Records"]
                     if not found:
                         break
+                    if self.batch_taken:
+                        self.batch_taken(len(found))
                     answer, failed_at = self._invoke(handler, found)
                     answers.append(answer)
                     if failed_at is None:

@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from bench import aws_path, shards
-from bench.emulator import _sizes
+from bench.emulator import BatchSizes
 from infra import template
 from infra.local import streams
 
@@ -72,9 +72,14 @@ def test_a_reader_is_drained_once_a_window_is_full_averaging_the_window() -> Non
 
 def test_a_window_smaller_than_a_decide_batch_is_handed_in_batches_averaging_it() -> None:
     # Given a shard's window of 1.45 events (publishing at 5 s over 40 shards)
-    size = _sizes(1.45)
+    window = BatchSizes(1.45)
+    # When 1,000 batches are handed at the sizes it asks for, with reads that find nothing between
+    sizes = []
+    for _ in range(1000):
+        sizes.append(window.next())
+        window.took(sizes[-1])
+        window.next()  # an empty read asks too, and takes nothing
     # Then the batches are of one or two records and average the window
-    sizes = [size() for _ in range(1000)]
     assert set(sizes) == {1, 2}
     assert sum(sizes) / len(sizes) == pytest.approx(1.45, abs=0.01)
 
