@@ -44,13 +44,16 @@ def _without_function_logs(out: str) -> str:
 
 
 def _is_function_log(line: str) -> bool:
-    if not line.startswith('{"level":'):
+    """A Powertools log line or metrics (EMF) line of an in-process function."""
+    if not line.startswith(('{"level":', '{"_aws":')):
         return False
     try:
         record = json.loads(line)
     except ValueError:
         return False
-    return isinstance(record, dict) and "function_name" in record and "message" in record
+    if not isinstance(record, dict):
+        return False
+    return ("function_name" in record and "message" in record) or "CloudWatchMetrics" in record.get("_aws", {})
 
 
 def write(tmp_path: Path, name: str, text: str) -> str:
