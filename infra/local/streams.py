@@ -83,12 +83,20 @@ def stream_sources() -> list[StreamSource]:
                     handler=props["Handler"],
                     timeout=float(props.get("Timeout", default_timeout)),
                     batch_size=int(spec.get("BatchSize", 100)),
-                    batching_window=float(spec.get("MaximumBatchingWindowInSeconds", 0)),
+                    batching_window=float(_value(raw, spec.get("MaximumBatchingWindowInSeconds", 0))),
                     retries=int(spec.get("MaximumRetryAttempts", -1)),
                     on_failure=(queue[0] if isinstance(queue, list) else queue.split(".")[0]) if queue else None,
                 )
             )
     return found
+
+
+def _value(raw: dict[str, Any], node: Any) -> Any:
+    """A property as a deploy with the template's defaults sets it: a `Ref` to a parameter is its
+    Default (PublishingWindowSeconds sets the publishing window)."""
+    if isinstance(node, dict) and set(node) == {"Ref"}:
+        return raw["Parameters"][node["Ref"]]["Default"]
+    return node
 
 
 def streams_client() -> Any:

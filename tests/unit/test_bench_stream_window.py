@@ -19,8 +19,36 @@ def _source(function: str) -> streams.StreamSource:
 
 
 def _window(function: str, event: str) -> float:
-    spec = template.raw()["Resources"][function]["Properties"]["Events"][event]["Properties"]
-    return float(spec["MaximumBatchingWindowInSeconds"])
+    """The mapping's window as deployed with the template's defaults (a parameter's Default)."""
+    raw = template.raw()
+    window = raw["Resources"][function]["Properties"]["Events"][event]["Properties"]["MaximumBatchingWindowInSeconds"]
+    if isinstance(window, dict):
+        window = raw["Parameters"][window["Ref"]]["Default"]
+    return float(window)
+
+
+def test_the_publishing_window_is_a_deploy_parameter_of_five_seconds_by_default() -> None:
+    # Given the template as deployed without overrides
+    raw = template.raw()
+    parameter = raw["Parameters"]["PublishingWindowSeconds"]
+    # Then the publishing mapping's window is the parameter, 5 s by default, within what Lambda allows
+    spec = raw["Resources"]["LogStreamFunction"]["Properties"]["Events"]["DecisionLogStream"]["Properties"]
+    assert spec["MaximumBatchingWindowInSeconds"] == {"Ref": "PublishingWindowSeconds"}
+    assert (parameter["Default"], parameter["MinValue"], parameter["MaxValue"]) == (5, 0, 300)
+    assert _source(shards.PUBLISHING).batching_window == 5.0
+
+
+def test_a_longer_publishing_window_set_at_deploy_gathers_more_decisions_per_invocation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given the operator deploys with PublishingWindowSeconds=30 instead of the default
+    raw = template.raw()
+    raw["Parameters"]["PublishingWindowSeconds"]["Default"] = 30
+    monkeypatch.setattr(template, "raw", lambda: raw)
+    # When the bench forms one shard's publishing batch from the template
+    events = shards.stream_batch_events(shards.PUBLISHING)
+    # Then it holds six times the default's (30 s x 1,000,000 / 86,400 / 40 shards)
+    assert events == pytest.approx(30 * 1_000_000 / 86_400 / 40)
 
 
 def test_a_full_log_of_a_million_events_a_day_has_forty_shards() -> None:
