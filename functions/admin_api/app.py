@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -27,6 +27,7 @@ from shared.domain.interaction import Channel
 
 if TYPE_CHECKING:
     from shared.adapters.log_queries import DecisionQuery
+    from shared.domain.contacts import ContactLedger
 
 logger = Logger()
 tracer = LazyTracer()  # X-Ray is imported at the first invocation, not at cold import
@@ -246,20 +247,50 @@ def get_contact_state(
     return ContactState.model_validate({**state, "last_entries": entries, "known": known, "note": note})
 
 
-@app.get("/customers/<customer_id>/preferences", responses=documented(400))
-def get_preferences(customer_id: Annotated[str, Path()]) -> PreferencesView:
-    from shared.adapters.preferences import as_json  # noqa: PLC0415 - the preferences routes only
+# The opt-outs with their tag: what an admin saw, to send back as If-Match with a change.
+TAGGED_PREFERENCES: OpenAPIResponse = {
+    "description": "The customer's opt-outs.",
+    "headers": {
+        "ETag": {
+            "description": "The opt-outs' tag: send it as If-Match to change them only as you saw them.",
+            "schema": {"type": "string"},
+        }
+    },
+    "content": {"application/json": {"model": PreferencesView}},
+}
+PreferencesIfMatch = Annotated[
+    str | None,
+    Header(
+        alias="if-match",
+        description="The ETag of the opt-outs this change is based on: answered 412 if they changed since "
+        "(not if the change already holds). Without it, the kinds sent are set whatever the others are.",
+    ),
+]
 
+
+def tagged_preferences(state: "ContactLedger") -> Response[Any]:
+    from shared.adapters.preferences import as_json, etag  # noqa: PLC0415 - the preferences routes only
+
+    return Response(
+        status_code=200,
+        content_type="application/json",
+        body=PreferencesView.model_validate(as_json(state)).model_dump(mode="json"),
+        headers={"ETag": f'"{etag(state.opt_outs)}"'},
+    )
+
+
+@app.get("/customers/<customer_id>/preferences", responses=documented(400, success=TAGGED_PREFERENCES))
+def get_preferences(customer_id: Annotated[str, Path()]) -> Response[Any]:
     check_customer_id(customer_id)
-    return PreferencesView.model_validate(as_json(wiring.preferences().get(customer_id)))
+    return tagged_preferences(wiring.preferences().get(customer_id))
 
 
-@app.put("/customers/<customer_id>/preferences", responses=documented(400))
+@app.put("/customers/<customer_id>/preferences", responses=documented(400, 412, success=TAGGED_PREFERENCES))
 def put_preferences(
-    customer_id: Annotated[str, Path()], change: Annotated[PreferencesChange, Body()]
-) -> PreferencesView:
-    from shared.adapters.preferences import as_json  # noqa: PLC0415 - the preferences routes only
-
+    customer_id: Annotated[str, Path()],
+    change: Annotated[PreferencesChange, Body()],
+    if_match: PreferencesIfMatch = None,
+) -> Response[Any]:
     check_customer_id(customer_id)
     wanted = {k: v for k, v in change.model_dump(exclude={"source"}).items() if v is not None}
     if not wanted:
@@ -268,9 +299,13 @@ def put_preferences(
             [{"field": "survey", "message": "no kind given"}],
         )
     actor = caller(app.current_event)
-    state = wiring.preferences().set(customer_id, wanted, change.source, actor, wiring.current_clock().now())
+    # "*" (any opt-outs) is no condition; W/ and the quotes are the header's, not the tag's.
+    tag = if_match.strip().removeprefix("W/").strip('"') if if_match and if_match.strip() != "*" else None
+    state = wiring.preferences().set(
+        customer_id, wanted, change.source, actor, wiring.current_clock().now(), if_match=tag
+    )
     logger.info("preferences changed", extra={"customer_id": customer_id, "kinds": sorted(wanted)})
-    return PreferencesView.model_validate(as_json(state))
+    return tagged_preferences(state)
 
 
 @app.get("/stats", responses=documented(400))

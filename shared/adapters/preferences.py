@@ -4,10 +4,17 @@ A change reads the ledger, applies itself, and commits in one transaction condit
 version it read (with its audit record). Two admins, or an admin and a decider, that read the
 same version cannot both commit: the loser reads again and reapplies its change on top of the
 winner's, so no change is lost and each audit record's before/after is what really happened.
+
+An admin who looked at the opt-outs before changing them sends their tag (`etag`, the ETag of GET
+/customers/{id}/preferences) as If-Match: the change is then made only on the opt-outs they saw. The
+tag covers the opt-outs alone, not the ledger's version, which every slot-taking decision bumps: a
+survey sent meanwhile is no conflict with an opt-out. The check is exact because the write is
+conditioned on the version of the very read whose opt-outs matched the tag.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
 from datetime import datetime, timedelta
@@ -18,7 +25,7 @@ from botocore.exceptions import ClientError
 from shared.adapters import aws, decision_log, ledger
 from shared.domain.contacts import OPT_OUT_KINDS, ContactLedger, OptOut
 from shared.domain.decision import format_utc
-from shared.domain.errors import LedgerContention
+from shared.domain.errors import LedgerContention, VersionConflict
 
 ATTEMPTS = 10
 BACKOFF_SECONDS = 0.02  # doubled per attempt (capped below), full jitter: racing admins spread out
@@ -31,6 +38,13 @@ def as_json(state: ContactLedger) -> dict[str, Any]:
         "customer_id": state.customer_id,
         "opt_outs": [{"kind": o.kind, "source": o.source, "at": format_utc(o.at)} for o in state.opt_outs],
     }
+
+
+def etag(opt_outs: tuple[OptOut, ...]) -> str:
+    """The opt-outs' tag (without the quotes an ETag header adds): equal exactly when the same kinds
+    are set with the same sources and times."""
+    text = "\n".join(f"{o.kind}|{format_utc(o.at)}|{o.source}" for o in sorted(opt_outs, key=lambda o: o.kind))
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
 def applied(current: tuple[OptOut, ...], wanted: dict[str, bool], source: str, now: datetime) -> tuple[OptOut, ...]:
@@ -59,14 +73,32 @@ class Preferences(aws.AwsPort):
         item = self.client.get_item(TableName=self.ledger_table, Key=ledger.key(customer_id), ConsistentRead=True)
         return ledger.from_item(customer_id, item.get("Item"))
 
-    def set(self, customer_id: str, wanted: dict[str, bool], source: str, actor: str, now: datetime) -> ContactLedger:
+    def set(
+        self,
+        customer_id: str,
+        wanted: dict[str, bool],
+        source: str,
+        actor: str,
+        now: datetime,
+        *,
+        if_match: str | None = None,
+    ) -> ContactLedger:
         """Sets the given kinds on or off (others unchanged) and records who did it, in one
-        transaction conditioned on the version read; redone on a fresh read if it lost a race."""
+        transaction conditioned on the version read; redone on a fresh read if it lost a race.
+        With `if_match` (an `etag`), only while the opt-outs are still the ones it tags."""
         for attempt in range(ATTEMPTS):
             current = self.get(customer_id)
             opt_outs = applied(current.opt_outs, wanted, source, now)
             if opt_outs == current.opt_outs:
-                return current  # already so (a retried request, say): nothing written, nothing audited
+                # Already so (a retried request, or someone made the same change): nothing written,
+                # nothing audited, and no conflict, whatever the tag: what was wanted holds.
+                return current
+            if if_match is not None and if_match != etag(current.opt_outs):
+                raise VersionConflict(
+                    "the opt-outs changed since you read them (someone else changed them): "
+                    "GET them again, check, and send your change with the new ETag",
+                    etag(current.opt_outs),
+                )
             try:
                 self._commit(current, opt_outs, source, actor, now)
             except ClientError as error:

@@ -85,11 +85,12 @@ class PreconditionRequired(GovernorError):
 
 
 class VersionConflict(GovernorError):
-    """Someone else changed the policy since the version this change was based on."""
+    """Someone else changed it (a policy, a customer's opt-outs) since the version this change was
+    based on (If-Match)."""
 
     status = 412
     code = "VERSION_CONFLICT"
 
-    def __init__(self, message: str, current_version: int) -> None:
+    def __init__(self, message: str, current_version: int | str) -> None:
         super().__init__(message)
         self.current_version = current_version

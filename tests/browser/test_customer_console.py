@@ -122,6 +122,15 @@ def test_conflicting_opt_out_is_reported_and_reapplied(page: Any, stack: LocalGo
     surveys = page.get_by_label("Surveys", exact=True)
     expect(surveys).not_to_be_checked()
     page.wait_for_load_state("networkidle")  # every read of the page answered: its baseline is set
+    puts: list[tuple[int, str | None]] = []
+    page.on(
+        "response",
+        lambda r: (
+            puts.append((r.status, r.request.headers.get("if-match")))
+            if r.request.method == "PUT" and r.url.endswith("/preferences")
+            else None
+        ),
+    )
     # and meanwhile someone else records an opt-out of callbacks through the API
     status, _, _ = call("PUT", f"{stack.url}/customers/{customer}/preferences", {"callback": True, "source": "ivr"})
     assert status == 200
@@ -135,6 +144,8 @@ def test_conflicting_opt_out_is_reported_and_reapplied(page: Any, stack: LocalGo
     _, stored, _ = call("GET", f"{stack.url}/customers/{customer}/preferences")
     assert [o["kind"] for o in stored["opt_outs"]] == ["callback"]
     expect(page.get_by_label("Callbacks", exact=True)).to_be_checked()
+    # And it was the API that refused it: the page sent the ETag it had read, and got 412
+    assert [status for status, _ in puts] == [412] and puts[0][1]
     # When the admin re-applies their change
     conflict.get_by_role("button", name=re.compile("Re-apply")).click()
     # Then both opt-outs are stored, nothing lost
@@ -142,6 +153,8 @@ def test_conflicting_opt_out_is_reported_and_reapplied(page: Any, stack: LocalGo
     _, stored, _ = call("GET", f"{stack.url}/customers/{customer}/preferences")
     assert sorted(o["kind"] for o in stored["opt_outs"]) == ["callback", "survey"]
     expect(page.get_by_label("Surveys", exact=True)).to_be_checked()
+    # And the re-applied change was sent with the ETag of the state the page showed
+    assert [status for status, _ in puts] == [412, 200] and puts[1][1] not in (None, puts[0][1])
 
 
 def test_opt_out_toggle_without_conflict(page: Any, stack: LocalGovernor) -> None:

@@ -240,3 +240,103 @@ def test_a_change_that_keeps_losing_its_race_answers_503_and_writes_nothing(
         path_parameters={"customer_id": "busy"},
     )
     assert json.loads(handler(event, LambdaContext("admin-api"))["body"]) == body
+
+
+def preferences_call(method: str, customer_id: str, body: Any = None, if_match: str | None = None) -> Any:
+    """The admin API's answer (status, body, headers) to a GET or PUT of a customer's opt-outs."""
+    from functions.admin_api.app import handler
+
+    headers = {"Content-Type": "application/json", "X-Governor-Author": "sam"}
+    if if_match is not None:
+        headers["If-Match"] = if_match
+    event = api_gateway_event(
+        method,
+        f"/customers/{customer_id}/preferences",
+        resource="/customers/{customer_id}/preferences",
+        path_parameters={"customer_id": customer_id},
+        headers=headers,
+        body=json.dumps(body) if body is not None else None,
+    )
+    answer = handler(event, LambdaContext("admin-api"))
+    headers = {k: v[0] for k, v in (answer.get("multiValueHeaders") or {}).items()}
+    return answer["statusCode"], json.loads(answer["body"]), {**headers, **(answer.get("headers") or {})}
+
+
+def test_a_change_sent_with_the_etag_it_saw_is_refused_once_someone_else_changed_the_opt_outs(
+    aws: Any, admin_api: None
+) -> None:
+    # Given an admin who read a customer's opt-outs (none) and their ETag
+    status, seen, headers = preferences_call("GET", "phone-1")
+    assert (status, seen["opt_outs"]) == (200, [])
+    tag = headers["ETag"]
+    # And another admin who then opts the customer out of callbacks
+    status, _, after = preferences_call("PUT", "phone-1", {"callback": True, "source": "ivr"})
+    assert status == 200 and after["ETag"] != tag
+    # When the first admin sends their survey opt-out based on what they saw
+    status, body, _ = preferences_call("PUT", "phone-1", {"survey": True, "source": "call 7"}, if_match=tag)
+    # Then 412 VERSION_CONFLICT telling them to read again, and nothing of theirs is written
+    assert (status, body["code"]) == (412, "VERSION_CONFLICT"), body
+    assert "GET them again" in body["message"]
+    assert [o.kind for o in ledger_of(aws, "phone-1").opt_outs] == ["callback"]
+    assert len(admin_records(aws, "phone-1")) == 1
+    # When they read again and resend with the new ETag
+    _, now_seen, headers = preferences_call("GET", "phone-1")
+    assert headers["ETag"] == after["ETag"] and [o["kind"] for o in now_seen["opt_outs"]] == ["callback"]
+    status, body, changed = preferences_call(
+        "PUT", "phone-1", {"survey": True, "source": "call 7"}, if_match=headers["ETag"]
+    )
+    # Then the change is made, and its answer carries the ETag a read now gives
+    assert (status, [o["kind"] for o in body["opt_outs"]]) == (200, ["callback", "survey"])
+    assert changed["ETag"] == preferences_call("GET", "phone-1")[2]["ETag"]
+
+
+def test_a_decision_taken_meanwhile_is_no_conflict_and_a_change_already_made_is_no_conflict(
+    aws: Any, admin_api: None
+) -> None:
+    # Given an admin who read a customer's opt-outs and their ETag
+    _, _, headers = preferences_call("GET", "phone-2")
+    tag = headers["ETag"]
+    # And a survey decided for that customer meanwhile (the ledger's version moves, its opt-outs do not)
+    store = DynamoStore(aws.names["LedgerTable"], aws.names["DecisionLogTable"], RETENTION)
+    event = InteractionClosed.model_validate(detail(event_id="e-1", interaction_id="i-1", customer_id="phone-2"))
+    assert Governor(store, clock=FixedClock(NOW)).decide(event).decision.action == "survey"
+    assert ledger_of(aws, "phone-2").version == 1
+    # When the admin sends a change with the ETag they saw (weak form, as some clients send it)
+    status, body, first = preferences_call("PUT", "phone-2", {"survey": True, "source": "call 8"}, if_match=f"W/{tag}")
+    # Then it is made: a follow-up sent is not a change of the opt-outs
+    assert (status, [o["kind"] for o in body["opt_outs"]]) == (200, ["survey"])
+    # When the same request is retried with the same, now stale, ETag (its answer was lost)
+    status, again, second = preferences_call("PUT", "phone-2", {"survey": True, "source": "call 8"}, if_match=tag)
+    # Then the answer is the same: what was wanted holds, nothing is written twice
+    assert (status, again, second["ETag"]) == (200, body, first["ETag"])
+    assert len(admin_records(aws, "phone-2")) == 1
+    # And If-Match: * sets whatever the opt-outs are
+    status, body, _ = preferences_call("PUT", "phone-2", {"callback": True, "source": "call 9"}, if_match="*")
+    assert (status, [o["kind"] for o in body["opt_outs"]]) == (200, ["callback", "survey"])
+
+
+@pytest.mark.server
+def test_two_admins_changing_the_opt_outs_they_both_saw_at_once_one_is_told_of_the_other(moto_server: Any) -> None:
+    # Given two admins on the phone who read the same customer's opt-outs (none), and the same ETag
+    from shared.adapters.preferences import etag
+    from shared.domain.errors import VersionConflict
+
+    preferences = Preferences(moto_server.names["LedgerTable"], moto_server.names["DecisionLogTable"], RETENTION)
+    seen = etag(preferences.get("both").opt_outs)
+    everyone_reads_before_anyone_writes(2)
+
+    # When both send their change based on it at the same instant
+    def change(kind: str) -> str:
+        try:
+            preferences.set("both", {kind: True}, f"call about {kind}", f"admin-{kind}", NOW, if_match=seen)
+        except VersionConflict:
+            return "conflict"
+        return "made"
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = list(pool.map(change, ["survey", "callback"]))
+    # Then exactly one change is made, and the other admin is told (412), never silently merged or lost
+    assert sorted(outcomes) == ["conflict", "made"]
+    made = ["survey", "callback"][outcomes.index("made")]
+    assert [o.kind for o in ledger_of(moto_server, "both").opt_outs] == [made]
+    assert len(admin_records(moto_server, "both")) == 1

@@ -45,10 +45,12 @@ export async function customerView(container, route, { alive }) {
   container.append(body);
   let state;
   let page;
+  let preferences;
   try {
-    [state, page] = await Promise.all([
+    [state, page, preferences] = await Promise.all([
       get(customerPath(id, "contact-state")).then((r) => r.data),
       get(`/decisions${query({ customer_id: id, limit: 50 })}`).then((r) => r.data),
+      getPreferences(id),
     ]);
   } catch (error) {
     if (!alive()) return;
@@ -68,7 +70,7 @@ export async function customerView(container, route, { alive }) {
     seen ? summary(state, zone) : neverSeen(id),
     h("div", { class: "grid" },
       section("Cap windows", "caps", gauges(state, zone)),
-      section("Opt-outs", "optouts", optOuts(id, state)),
+      section("Opt-outs", "optouts", optOuts(id, preferences)),
       section("Pending follow-ups", "pending", pending(state, zone)),
       section("Responses and fatigue", "record", record(state.survey_record, zone))),
     section("Timeline", "timeline", timeline(id, page, state.last_entries, zone)));
@@ -142,11 +144,17 @@ function record(r, zone) {
 const describeOptOuts = (optOuts) =>
   optOuts.length ? optOuts.map((o) => `${o.kind} (${o.source})`).join(", ") : "no opt-out";
 
-const sameOptOuts = (a, b) => JSON.stringify(a.map((o) => [o.kind, o.at]).sort()) === JSON.stringify(b.map((o) => [o.kind, o.at]).sort());
+/** The opt-outs and their tag (ETag), which a change sends back as If-Match. */
+const getPreferences = async (id) => {
+  const answer = await get(customerPath(id, "preferences"));
+  return { optOuts: answer.data.opt_outs, tag: answer.headers.get("etag") };
+};
 
-function optOuts(id, state) {
-  // What this page last saw; a change is checked against it before it is sent.
-  let seen = state.opt_outs;
+function optOuts(id, preferences) {
+  // What this page last saw, and its tag: a change is made only on these opt-outs (If-Match), so
+  // one made by someone else meanwhile is reported (412), never silently merged.
+  let seen = preferences.optOuts;
+  let tag = preferences.tag;
   const box = h("div", { class: "optout-box" });
   const status = h("div", { class: "optout-status", "aria-live": "polite" });
   const source = h("input", { id: "optout-source", type: "text", value: "web console", maxlength: 200, required: true });
@@ -173,24 +181,39 @@ function optOuts(id, state) {
   }
 
   async function send(kind, wanted) {
-    const answer = await put(customerPath(id, "preferences"), { [kind]: wanted, source: source.value.trim() || "web console" });
+    const headers = tag ? { "if-match": tag } : {};
+    const answer = await put(customerPath(id, "preferences"), { [kind]: wanted, source: source.value.trim() || "web console" }, { headers });
     seen = answer.data.opt_outs;
+    tag = answer.headers.get("etag");
     draw();
     replace(status, h("p", { class: "ok", role: "status" }, `${wanted ? "Recorded the opt-out of" : "Lifted the opt-out of"} ${kind}. Now: ${describeOptOuts(seen)}.`));
   }
 
   function conflict(kind, wanted, latest) {
     // Someone (another admin, the customer's own channel) changed the opt-outs since this page
-    // read them: show what is there now, keep the operator's change, let them re-apply it.
-    seen = latest;
+    // read them: show what is there now, keep the operator's change, let them re-apply it on that.
+    seen = latest.optOuts;
+    tag = latest.tag;
     draw();
     const mine = `${wanted ? "opt out of" : "lift the opt-out of"} ${kind}`;
     replace(status, h("div", { class: "conflict", role: "alert" },
-      h("p", {}, h("strong", {}, "Changed by someone else meanwhile. "), `The opt-outs are now: ${describeOptOuts(latest)}. Your change (${mine}) was not sent.`),
+      h("p", {}, h("strong", {}, "Changed by someone else meanwhile. "), `The opt-outs are now: ${describeOptOuts(seen)}. Your change (${mine}) was not made.`),
       h("div", { class: "row" },
         h("button", { type: "button", onclick: async () => {
           lock(true);
-          try { await send(kind, wanted); } catch (error) { replace(status, errorBox(error)); } finally { lock(false); }
+          try {
+            await send(kind, wanted);
+          } catch (error) {
+            let shown = error;
+            if (error instanceof ApiError && error.status === 412) {
+              try {
+                return conflict(kind, wanted, await getPreferences(id));
+              } catch (reread) {
+                shown = reread;
+              }
+            }
+            replace(status, errorBox(shown));
+          } finally { lock(false); }
         } }, `Re-apply: ${mine}`),
         h("button", { type: "button", class: "secondary", onclick: () => replace(status) }, "Keep the current state"))));
   }
@@ -199,18 +222,18 @@ function optOuts(id, state) {
     lock(true);
     replace(status, h("p", { class: "loading", role: "status" }, "Saving…"));
     try {
-      // The preferences API changes only the kinds sent, so nobody's other change is overwritten;
-      // reading first tells the operator when what they looked at is no longer what is stored.
-      const latest = (await get(customerPath(id, "preferences"))).data.opt_outs;
-      if (!sameOptOuts(latest, seen)) return conflict(kind, wanted, latest);
       await send(kind, wanted);
     } catch (error) {
-      if (error instanceof ApiError && (error.status === 409 || error.status === 412)) {
-        const latest = (await get(customerPath(id, "preferences"))).data.opt_outs;
-        return conflict(kind, wanted, latest);
+      let shown = error;
+      if (error instanceof ApiError && error.status === 412) {
+        try {
+          return conflict(kind, wanted, await getPreferences(id));
+        } catch (reread) {
+          shown = reread;
+        }
       }
       draw();
-      replace(status, errorBox(error, { title: "The change was not saved" }));
+      replace(status, errorBox(shown, { title: "The change was not saved" }));
     } finally {
       lock(false);
     }
