@@ -10,7 +10,7 @@ each state change to the log stream function, which publishes and counts them
 (shared.usecases.log_stream).
 
 `DynamoStore` is production (and runs against moto in tests); `MemoryStore` serves simulation
-and fast tests. Both pass the same contract tests (tests/integration/test_store_contract.py).
+and fast tests. Both pass the same contract tests (tests/integration/test_slot_taking.py).
 """
 
 from __future__ import annotations
@@ -140,6 +140,17 @@ class DynamoStore(aws.AwsPort):
                     raise
                 return _already_decided(error.response["Item"])
             return Committed(decision)
+        if decision.decision_id in decision.supersedes:
+            # The ledger holds this very decision's pending follow-up: the event was decided before
+            # (its id reused with other content, say a later closed_at). One transaction may not both
+            # create and cancel an entry (DynamoDB refuses it as invalid, for good), so answer from
+            # the first decision, as the memory store does.
+            first = self.client.get_item(
+                TableName=self.log_table, Key=decision_log.key(decision.decision_id), ConsistentRead=True
+            )
+            if "Item" not in first:
+                raise TransientFailure("the ledger holds a follow-up whose log entry is missing")
+            return _already_decided(first["Item"])
         slot = ledger.replace_if_unchanged(self.ledger_table, before, after, now)
         items: list[dict[str, Any]] = [{"Update": slot}, {"Put": log_put}]
         # Each superseded follow-up is cancelled in the same write that frees its slot for this one.

@@ -21,7 +21,8 @@ from shared.domain import engine
 from shared.domain.contacts import ContactLedger
 from shared.domain.events import InteractionClosed
 from shared.domain.policy import default_policy
-from shared.usecases.decide import Governor
+from shared.domain.errors import IdempotencyKeyReused
+from shared.usecases.decide import DecideUseCase, Governor
 from tests.conftest import NOW, detail
 
 POLICY = default_policy()
@@ -205,3 +206,23 @@ def test_release_and_supersession_of_one_pending_follow_up_exclude_each_other_on
     )
     stale = store.settle(newer.with_state(State.RELEASED, None, NOW), current, current.released(newer.decision_id), NOW)
     assert isinstance(stale, NotPending)
+
+
+def test_an_event_id_reused_for_a_later_close_of_its_interaction_is_refused_alone_on_both_stores(
+    store: Store,
+) -> None:
+    # Given an event decided as a held survey (its follow-up pending in the ledger)
+    decide = DecideUseCase(store, clock=FixedClock(NOW))
+    closed = NOW - timedelta(minutes=60)
+    (first,) = decide.run([event(1, closed_at=closed.isoformat())])
+    assert first.decision is not None and first.decision.action == "survey" and first.decision.state == "pending"
+    # When its id comes again with other content that would supersede that very follow-up (the same
+    # interaction closed again later, unresolved), in a batch with another customer's event
+    reused = event(1, outcome="unresolved", closed_at=(closed + timedelta(minutes=30)).isoformat())
+    other = event(2, customer_id="cust-other")
+    results = decide.run([reused, other])
+    # Then the reuse is refused as such (a 409 for POST /decide, a parked record for the queue) ...
+    assert isinstance(results[0].refused, IdempotencyKeyReused), results[0]
+    # ... the first decision stands, still pending, and the batch's other event is decided
+    assert store.get_decision(first.decision.decision_id) == first.decision
+    assert results[1].decision is not None and results[1].failed is None
