@@ -160,9 +160,14 @@ class ContactLedger:
             closed_at=decision.input.closed_at,
         )
         if len(kept) >= MAX_FOLLOWUPS:
-            # Only a policy stored before the bound was validated, or a customer moving between
-            # scopes with different caps, gets here: the oldest are the ones the fewest windows
-            # still count, and a ledger past the item limit would refuse every approval for a year.
-            newest = set(sorted(kept, key=lambda f: (f.send_at, f.decision_id))[len(kept) - MAX_FOLLOWUPS + 1 :])
-            kept = tuple(f for f in kept if f in newest)
+            # A policy stored before the bound was validated, a customer moving between scopes with
+            # different caps, or many follow-ups that never reached the customer (the policy's bound
+            # counts only what takes a slot) get here; a ledger past the item limit would refuse
+            # every approval for a year. Dropped first: what no cap counts (a failed delivery, a
+            # callback that did not reach), oldest first; only then the oldest counted, which the
+            # fewest windows still count. Dropping a counted one while others take no slot would
+            # let a cap be exceeded.
+            by_worth = sorted(kept, key=lambda f: (f.counts_against_caps, f.send_at, f.decision_id))
+            dropped = set(by_worth[: len(kept) - MAX_FOLLOWUPS + 1])
+            kept = tuple(f for f in kept if f not in dropped)
         return replace(self, version=self.version + 1, followups=(*kept, added))

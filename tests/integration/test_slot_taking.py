@@ -19,9 +19,9 @@ from shared.adapters.clock import FixedClock
 from shared.adapters.store import AlreadyDecided, Committed, DynamoStore, LedgerChanged, MemoryStore, Store
 from shared.domain import engine
 from shared.domain.contacts import ContactLedger
+from shared.domain.errors import IdempotencyKeyReused
 from shared.domain.events import InteractionClosed
 from shared.domain.policy import default_policy
-from shared.domain.errors import IdempotencyKeyReused
 from shared.usecases.decide import DecideUseCase, Governor
 from tests.conftest import NOW, detail
 

@@ -379,6 +379,35 @@ def test_a_ledger_at_the_bound_drops_its_oldest_follow_up_to_take_a_new_one() ->
     assert after.version == 8
 
 
+def test_a_ledger_at_the_bound_drops_what_no_cap_counts_before_any_counted_follow_up() -> None:
+    # Given a ledger at the bound under the default policy (at most 4 surveys in 365 days): three
+    # surveys sent 300, 200 and 100 days ago, and older-to-newer failed deliveries filling the rest
+    # (they take no slot, so the policy's bound does not count them)
+    policy = default_policy()
+    counted = tuple(
+        FollowUp(Action.SURVEY, NOW - timedelta(days=d), f"i-ok-{d}", f"dcn_ok{d}") for d in (300, 200, 100)
+    )
+    failed = tuple(
+        FollowUp(
+            Action.SURVEY, NOW - timedelta(days=299, hours=-n), f"i-failed-{n}", f"dcn_failed{n}", delivery_failed=True
+        )
+        for n in range(MAX_FOLLOWUPS - len(counted))
+    )
+    ledger = ContactLedger("cust-1", 3, counted + failed)
+    # When two more surveys are approved, 30 days apart (each takes the 4th slot of its year, then none is left)
+    decisions = []
+    now = NOW
+    for n in range(2):
+        decision = engine.decide(event(n, customer_id="cust-1"), ledger, policy, now)
+        decisions.append(decision.action)
+        ledger = ledger.after(decision, policy.ledger_retention, now) if decision.send_at else ledger
+        now += timedelta(days=30)
+    # Then the second is refused by the cap: the counted surveys were kept, the failed deliveries dropped
+    assert decisions == [Action.SURVEY, Action.NONE]
+    assert {f.decision_id for f in counted} <= {f.decision_id for f in ledger.followups}
+    assert len(ledger.followups) == MAX_FOLLOWUPS
+
+
 # -- contact state under overrides (issue 10, item 9) ------------------------------------------
 
 VIP_SURVEYS_QUARTERLY = {
