@@ -10,6 +10,9 @@ from shared.domain.contacts import PENDING, RELEASED, ContactLedger, FollowUp, O
 from shared.domain.decision import Action, format_utc
 
 KEY = "customer_id"
+# A ledger without an opt-out is kept at least this long after its last follow-up, and longer when
+# a window of the policy that took the slot is longer (ContactLedger.keep_until).
+KEPT_AFTER_LAST_SEND = timedelta(days=400)
 
 
 def key(customer_id: str) -> dict[str, Any]:
@@ -24,7 +27,18 @@ def from_item(customer_id: str, item: dict[str, Any] | None) -> ContactLedger:
         OptOut(kind, entry["M"]["source"]["S"], datetime.fromisoformat(entry["M"]["at"]["S"]))
         for kind, entry in sorted(item.get("opt_outs", {}).get("M", {}).items())
     )
-    return ContactLedger(customer_id, int(item["version"]["N"]), followups, opt_outs)
+    # The item's expiry is a lower bound of how long it must be kept; keep_until is stored only when
+    # a policy's window asks for longer (and outlives the expiry an opt-out removes).
+    kept = [int(item[name]["N"]) for name in ("keep_until", "expires_at") if name in item]
+    keep_until = datetime.fromtimestamp(max(kept), UTC) if kept else None
+    return ContactLedger(customer_id, int(item["version"]["N"]), followups, opt_outs, keep_until)
+
+
+def expiry(ledger: ContactLedger, now: datetime) -> int:
+    """When DynamoDB may drop a ledger without an opt-out (its `expires_at`, epoch seconds): once no
+    window can count its follow-ups: 400 days after the last, or later if a policy's window is longer."""
+    last_send = max((f.send_at for f in ledger.followups), default=now)
+    return int(max(last_send + KEPT_AFTER_LAST_SEND, ledger.keep_until or last_send).timestamp())
 
 
 # A follow-up is stored as one string (a ledger is rewritten whole by every slot-taking write, so
@@ -170,9 +184,8 @@ def set_opt_outs(table: str, before: ContactLedger, opt_outs: tuple[OptOut, ...]
     if opt_outs:
         update += " REMOVE expires_at"
     else:
-        last_send = max((f.send_at for f in before.followups), default=now)
         update += ", expires_at = :expires_at"
-        values[":expires_at"] = {"N": str(int((max(last_send, now) + timedelta(days=400)).timestamp()))}
+        values[":expires_at"] = {"N": str(max(expiry(before, now), int((now + KEPT_AFTER_LAST_SEND).timestamp())))}
     condition = unchanged_since(before, values)
     return {
         "TableName": table,
@@ -186,23 +199,31 @@ def set_opt_outs(table: str, before: ContactLedger, opt_outs: tuple[OptOut, ...]
 def replace_if_unchanged(table: str, before: ContactLedger, after: ContactLedger, now: datetime) -> dict[str, Any]:
     """The conditional write that takes a slot: it succeeds only if nobody committed since `before`
     was read. This single condition is what keeps every cap under any concurrency."""
-    last_send = max((f.send_at for f in after.followups), default=now)
     values: dict[str, Any] = {
         ":followups": {"L": [followup_value(f) for f in after.followups]},
         ":version": {"N": str(after.version)},
         ":updated_at": {"S": format_utc(now)},
     }
+    keep = ""
+    last_send = max((f.send_at for f in after.followups), default=now)
+    if after.keep_until is not None and after.keep_until > last_send + KEPT_AFTER_LAST_SEND:
+        # A window longer than the default keep: stored apart from the expiry, which an opt-out
+        # removes, so lifting the opt-out later restores the right expiry.
+        keep = ", keep_until = :keep_until"
+        values[":keep_until"] = {"N": str(int(after.keep_until.timestamp()))}
     if after.opt_outs:
-        expiry = " REMOVE expires_at"  # an opt-out is kept for good
+        expiry_update = " REMOVE expires_at"  # an opt-out is kept for good
     else:
         # Lets DynamoDB drop the ledger of a customer no window can count any more.
-        expiry = ", expires_at = :expires_at"
-        values[":expires_at"] = {"N": str(int((last_send + timedelta(days=400)).timestamp()))}
+        expiry_update = ", expires_at = :expires_at"
+        values[":expires_at"] = {"N": str(expiry(after, now))}
     condition = unchanged_since(before, values)
     return {
         "TableName": table,
         "Key": key(after.customer_id),
-        "UpdateExpression": "SET followups = :followups, version = :version, updated_at = :updated_at" + expiry,
+        "UpdateExpression": "SET followups = :followups, version = :version, updated_at = :updated_at"
+        + keep
+        + expiry_update,
         "ConditionExpression": condition,
         "ExpressionAttributeValues": values,
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",

@@ -78,6 +78,10 @@ class ContactLedger:
     version: int = 0
     followups: tuple[FollowUp, ...] = field(default_factory=tuple)
     opt_outs: tuple[OptOut, ...] = field(default_factory=tuple)
+    # Until when some window of the policy that took a slot may still count one: the ledger must
+    # outlive it (its item's expiry). Carried across versions; only a slot-taking `after` extends it.
+    # Not compared: it says how long to keep the ledger, not what it holds.
+    keep_until: datetime | None = field(default=None, compare=False)
 
     def opted_out_of(self, kind: str) -> OptOut | None:
         """The opt-out that covers `kind` ("all" covers every kind)."""
@@ -159,6 +163,7 @@ class ContactLedger:
             state=PENDING if decision.state is State.PENDING else RELEASED,
             closed_at=decision.input.closed_at,
         )
+        keep_until = max(self.keep_until or decision.send_at, decision.send_at + retention)
         if len(kept) >= MAX_FOLLOWUPS:
             # A policy stored before the bound was validated, a customer moving between scopes with
             # different caps, or many follow-ups that never reached the customer (the policy's bound
@@ -170,4 +175,4 @@ class ContactLedger:
             by_worth = sorted(kept, key=lambda f: (f.counts_against_caps, f.send_at, f.decision_id))
             dropped = set(by_worth[: len(kept) - MAX_FOLLOWUPS + 1])
             kept = tuple(f for f in kept if f not in dropped)
-        return replace(self, version=self.version + 1, followups=(*kept, added))
+        return replace(self, version=self.version + 1, followups=(*kept, added), keep_until=keep_until)
