@@ -19,6 +19,11 @@ class RangeGone(Exception):
     """The stream no longer holds the range (older than its 24 hours), or never held it."""
 
 
+class RangeIncomplete(Exception):
+    """The read ended before the range's last record (the shard answered empty for a while): part
+    of a range must never be replayed as the whole; read it again later."""
+
+
 def lambda_json(value: Any) -> Any:
     """DynamoDB JSON from boto3 (bytes for binary values) as Lambda's event carries it (base64)."""
     if isinstance(value, bytes):
@@ -51,14 +56,18 @@ class StreamRecords(aws.AwsPort):
         while iterator and empty < EMPTY_READS:
             answer = self.client.get_records(ShardIterator=iterator, Limit=1000)
             records = answer.get("Records", [])
-            for record in records:
-                if int(record["dynamodb"]["SequenceNumber"]) > int(last):
-                    return found
-                found.append(record)
+            within = [r for r in records if int(r["dynamodb"]["SequenceNumber"]) <= int(last)]
+            found += within
+            if len(within) < len(records) or (found and found[-1]["dynamodb"]["SequenceNumber"] == last):
+                break  # the range's last record, or one past it: the range is read
             # An open shard always hands a next iterator; a few empty answers in a row are its end
             # as it stands (GetRecords may answer empty before records that exist).
             empty = 0 if records else empty + 1
             iterator = answer.get("NextShardIterator")
         if not found or found[0]["dynamodb"]["SequenceNumber"] != first:
             raise RangeGone(f"{shard_id} from {first}: not in the stream")
+        if found[-1]["dynamodb"]["SequenceNumber"] != last:
+            raise RangeIncomplete(
+                f"{shard_id} from {first}: read up to {found[-1]['dynamodb']['SequenceNumber']}, not {last}"
+            )
         return found

@@ -29,7 +29,7 @@ from aws_lambda_powertools import Logger
 
 from shared.adapters.aws import AWS_ERRORS
 from shared.adapters.parked_batches import ParkedBatch
-from shared.adapters.stream_records import RangeGone, lambda_json
+from shared.adapters.stream_records import RangeGone, RangeIncomplete, lambda_json
 from shared.usecases.log_stream import Change
 
 logger = Logger(child=True)
@@ -109,6 +109,10 @@ class StreamReplayUseCase:
         except RangeGone as gone:
             logger.warning("parked batch gone from the stream", extra={"message_id": batch.message_id})
             return outcome("gone", detail=str(gone))
+        except RangeIncomplete as short:
+            # Replaying part of the range and deleting the message would lose the rest: kept.
+            logger.warning("parked batch read short", extra={"message_id": batch.message_id})
+            return outcome("failed", detail=str(short))
         report = reader([change_of(record) for record in records])
         if report.retry_from is not None:
             return outcome("failed", len(records), f"the reader stopped at {report.retry_from}")

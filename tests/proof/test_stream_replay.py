@@ -154,6 +154,42 @@ def test_a_range_the_stream_no_longer_holds_is_reported_and_its_message_kept(aws
     assert kept == 1  # hidden from the next replay for 5 minutes, then back
 
 
+def test_a_range_read_short_of_its_last_record_is_not_replayed_and_its_message_kept(aws: Any) -> None:
+    # Given a description of a batch whose first records the stream holds but whose last record it
+    # does not hand out (the shard answers empty past the tenth: a read that ended early)
+    records = ten_decided(aws)
+    first = records[0]["dynamodb"]["SequenceNumber"]
+    last = max(int(r["dynamodb"]["SequenceNumber"]) for r in records) + 100
+    stream = aws.get_att("DecisionLogTable", "StreamArn")
+    (shard,) = streams_client().describe_stream(StreamArn=stream)["StreamDescription"]["Shards"]
+    body = {
+        "requestContext": {
+            "functionArn": aws.get_att("LogCountFunction", "Arn"),
+            "condition": "RetryAttemptsExhausted",
+        },
+        "DDBStreamBatchInfo": {
+            "shardId": shard["ShardId"],
+            "startSequenceNumber": first,
+            "endSequenceNumber": str(last),
+            "streamArn": stream,
+        },
+    }
+    boto3.client("sqs").send_message(QueueUrl=aws.urls["LogStreamDeadLetterQueue"], MessageBody=json.dumps(body))
+    # When the operator replays
+    answer = replay()
+    # Then the part it could read is not replayed as the whole: nothing counted, the message kept
+    (batch,) = answer["batches"]
+    assert (answer["replayed"], batch["result"]) == (0, "failed"), batch
+    assert "not " + str(last) in batch["detail"]
+    assert counted() == {}
+    attributes = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=aws.urls["LogStreamDeadLetterQueue"], AttributeNames=["All"]
+    )["Attributes"]
+    assert (
+        int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"]) == 1
+    )
+
+
 def test_a_malformed_payload_is_refused_by_field(aws: Any) -> None:
     # When the function is invoked with a limit out of range and a field it does not know
     answer = replay({"limit": 0, "queue": "x"})
