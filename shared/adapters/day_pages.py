@@ -2,12 +2,13 @@
 
 Why not an index. A global secondary index writes a whole write unit for every decision it holds
 (and again whenever the entry's state changes), however little it projects: with `by-customer`
-that was two of the five write units an event cost. The log stream function already writes once
+that was two of the five write units an event cost. The log count function already writes once
 per batch (its counting transaction, shared.adapters.stats), so it writes the batch's decisions
 of each day there too, as pages: ~30 bytes a decision (compressed) instead of a write unit each. At 1 M
-events/day a 5 s stream batch holds ~58 decisions of one day: ~2 write units (x2 in the
-transaction) for the batch, ~0.07 per decision, against 1.04 for the index entry (and 0.35 more
-with each release). Pages are written exactly once, with the counts (the same receipt).
+events/day over a full log's 40 stream shards, a 300 s count batch holds ~87 decisions of one day:
+a few write units (x2 in the transaction) for the batch, ~0.1 per decision with the counts, against
+1.04 for the index entry (and 0.35 more with each release). Pages are written exactly once, with the
+counts (the same receipt).
 
 What readers get: the rows (decided_at, decision_id, customer_id) of a day, in a time range, all
 at once (`rows`, the simulation) or newest first from a cursor (`newest_first`, the admin API),

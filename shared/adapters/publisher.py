@@ -5,8 +5,9 @@ The detail is always the whole decision, with its `state`, `state_reason` and `s
 
 Publishing happens after the commit, from the decision log's stream (shared.usecases.log_stream),
 so it is at least once: a batch of stream records that fails, or a function that dies before it
-answers, is read again and published again. Consumers dedupe on `decision_id`, the same on every
-repeat.
+answers, is read again and published again. Consumers dedupe on (`decision_id`, `state`): one
+decision is announced once per state it reaches (scheduled, then approved or cancelled), each the
+same on every repeat.
 """
 
 from __future__ import annotations

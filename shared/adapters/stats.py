@@ -1,9 +1,10 @@
 """Daily decision counters and day pages, kept as the decision log changes (the admin stats never
 read the log).
 
-The log's stream function (shared.usecases.log_stream) adds each batch of stream records to the
-counters in ONE transaction: a receipt item keyed by the batch's first sequence number (what makes
-the count exactly once, see that module), one ADD per day touched, and the day pages listing the
+The log count function (shared.usecases.log_count, the stream's second reader) adds each batch of
+stream records to the counters in ONE transaction: a receipt item keyed by the batch's first
+sequence number, with every record it counted (what makes the count exactly once, see that
+module), one ADD per day touched, and the day pages listing the
 decisions the counted records inserted (shared.adapters.day_pages). Decisions count on the day
 they were decided (`total`, `a_<action>`, `r_<reason>`), releases and cancellations on the day
 they happened (`rel_*`, `can_*`). A day's counts are spread over STATS_SHARDS items so concurrent
@@ -27,10 +28,13 @@ from __future__ import annotations
 
 import json
 import random
+import zlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
+from itertools import pairwise
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -51,6 +55,35 @@ DEFAULT_RETENTION = timedelta(days=400)
 RECEIPT_DAY = "receipt"
 RECEIPT_KEPT = timedelta(days=2)
 COUNTED_THROUGH = "through"
+COUNTED = "counted"  # every sequence number the receipt's batch counted, in order (compressed)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """How far a batch that started at some record was counted: `through`, its last record
+    counted, and `sequences`, every record it counted, in order (what lets a shorter batch handed
+    later hand the rest on to the batch that follows it: LogCountUseCase)."""
+
+    through: str
+    sequences: tuple[str, ...] = ()
+
+
+def sequences_value(sequences: Sequence[str]) -> dict[str, Any]:
+    """Sequence numbers as stored: their differences in decimal, compressed (~a few bytes each)."""
+    numbers = [int(s) for s in sequences]
+    deltas = [numbers[0], *(b - a for a, b in pairwise(numbers))] if numbers else []
+    return {"B": zlib.compress(",".join(str(d) for d in deltas).encode(), 9)}
+
+
+def sequences_of(value: dict[str, Any] | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    text = zlib.decompress(value["B"]).decode()
+    found, total = [], 0
+    for delta in text.split(",") if text else []:
+        total += int(delta)
+        found.append(str(total))
+    return tuple(found)
 
 
 def decision_counts(decision: Decision) -> Counter[str]:
@@ -90,13 +123,16 @@ def receipt_key(first: str) -> dict[str, Any]:
     return {"day": {"S": RECEIPT_DAY}, "shard": {"S": first.zfill(40)}}
 
 
-def _receipt_put(table: str, first: str, read: str | None, through: str, now: datetime) -> dict[str, Any]:
+def _receipt_put(
+    table: str, first: str, read: str | None, through: str, now: datetime, *, sequences: Sequence[str] = ()
+) -> dict[str, Any]:
     """The receipt, written only if it is still what was read (absent, or counted through `read`)."""
     put: dict[str, Any] = {
         "TableName": table,
         "Item": {
             **receipt_key(first),
             COUNTED_THROUGH: {"S": through},
+            COUNTED: sequences_value(sequences),
             "expires_at": {"N": str(int((now + RECEIPT_KEPT).timestamp()))},
         },
     }
@@ -142,9 +178,11 @@ class Stats(aws.AwsPort):
         rows: Sequence[Row],
         now: datetime,
         pages_from: str,
+        sequences: Sequence[str] = (),
     ) -> list[dict[str, Any]]:
         shard = random.randrange(STATS_SHARDS)  # noqa: S311 - spreading load, not security
-        items: list[dict[str, Any]] = [{"Put": _receipt_put(self.stats_table, first, read, through, now)}]
+        receipt = _receipt_put(self.stats_table, first, read, through, now, sequences=sequences)
+        items: list[dict[str, Any]] = [{"Put": receipt}]
         items += [
             {"Update": _counter_update(self.stats_table, day, shard, names, now)}
             for day, names in sorted(counts.items())
@@ -152,16 +190,33 @@ class Stats(aws.AwsPort):
         ]
         return items + day_pages.page_puts(self.stats_table, pages_from, rows, self.retention)
 
-    def fits(self, counts: Mapping[str, Counter[str]], rows: Sequence[Row]) -> bool:
-        """Whether one transaction can add these counts and list these rows."""
-        items = self._items("0", None, "0", counts, rows=rows, now=datetime.now(UTC), pages_from="0")
+    def fits(self, counts: Mapping[str, Counter[str]], rows: Sequence[Row], sequences: Sequence[str] = ()) -> bool:
+        """Whether one transaction can add these counts, list these rows and record these sequences."""
+        now = datetime.now(UTC)
+        items = self._items("0", None, "0", counts, rows=rows, now=now, pages_from="0", sequences=sequences)
         return len(items) <= TRANSACT_ITEMS and _bytes(items) <= TRANSACT_BYTES
 
-    def counted_through(self, first: str) -> str | None:
-        """The last sequence number counted by a batch that started at `first`, None if none did."""
+    def counted_through(self, first: str) -> Receipt | None:
+        """How far a batch that started at `first` was counted, None if none was."""
         answer = self.client.get_item(TableName=self.stats_table, Key=receipt_key(first), ConsistentRead=True)
-        found = answer.get("Item", {}).get(COUNTED_THROUGH, {}).get("S")
-        return str(found) if found is not None else None
+        item = answer.get("Item")
+        if not item:
+            return None
+        return Receipt(str(item[COUNTED_THROUGH]["S"]), sequences_of(item.get(COUNTED)))
+
+    def forward(self, first: str, receipt: Receipt, now: datetime) -> bool:
+        """Writes `receipt` (records counted from `first` on) for the batch that starts at `first`,
+        unless one is there already (then it says at least as much: only the same earlier attempt
+        could have counted from `first`). True if the receipt there says at least `receipt.through`."""
+        put = _receipt_put(self.stats_table, first, None, receipt.through, now, sequences=receipt.sequences)
+        try:
+            self.client.put_item(**put)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            there = self.counted_through(first)
+            return there is not None and int(there.through) >= int(receipt.through)
+        return True
 
     def add(
         self,
@@ -173,11 +228,16 @@ class Stats(aws.AwsPort):
         *,
         rows: Sequence[Row] = (),
         pages_from: str | None = None,
+        sequences: Sequence[str] = (),
     ) -> Added:
         """Adds `counts` (day -> counter names), lists `rows` on day pages keyed by `pages_from`
         (the first record counted here; default `first`), and moves the receipt of the batch that
-        starts at `first` from `read` to `through`, in one transaction."""
-        items = self._items(first, read, through, counts, rows=rows, now=now, pages_from=pages_from or first)
+        starts at `first` from `read` to `through` (with `sequences`, all it has counted), in one
+        transaction."""
+        pages_from = pages_from or first
+        items = self._items(
+            first, read, through, counts, rows=rows, now=now, pages_from=pages_from, sequences=sequences
+        )
         try:
             self.client.transact_write_items(TransactItems=items)
         except ClientError as error:

@@ -31,8 +31,12 @@ transaction's condition (no receipt) fails, nothing of it is written, we read th
 only the records after `through`, with the condition that the receipt still says `through`. No
 later batch can have counted a record after `through`: the checkpoint never moves back, and a shard
 has one batch in flight at a time (ParallelizationFactor 1), so the next batch only starts once
-this one is done. A shorter or longer batch from the same first record (Lambda may form it
-differently) is covered the same way.
+this one is done. A longer batch from the same first record is covered the same way. A shorter
+one (its batch size lowered meanwhile, or a duplicate delivery cut elsewhere) ends before the
+receipt's `through`, so the batch after it would start at a record counted already, under a key
+with no receipt: the receipt therefore lists every record it counted, and the shorter batch hands
+the rest on, writing a receipt keyed by the earlier attempt's first record after its own last (the
+next batch's first: a shard's batches are consecutive runs) before it reports success (`_hand_on`).
 - The receipt's write is conditioned on what we know of it (absent, or `through` unchanged), so
   two invocations of one batch (none should overlap with ParallelizationFactor 1, but a timeout's
   retry may start while a slow attempt still runs) cannot both count it: the loser reads the
@@ -65,7 +69,7 @@ from shared.adapters import retry
 from shared.adapters.aws import AWS_ERRORS, retryable
 from shared.adapters.clock import Clock, WallClock
 from shared.adapters.day_pages import Row
-from shared.adapters.stats import Added
+from shared.adapters.stats import Added, Receipt
 from shared.usecases.log_stream import Change, Effect, effect_of
 
 COUNT_ATTEMPTS = 8
@@ -74,7 +78,7 @@ logger = Logger(child=True)
 
 
 class Counting(Protocol):
-    def counted_through(self, first: str) -> str | None: ...
+    def counted_through(self, first: str) -> Receipt | None: ...
 
     def add(
         self,
@@ -86,9 +90,12 @@ class Counting(Protocol):
         *,
         rows: Sequence[Row] = (),
         pages_from: str | None = None,
+        sequences: Sequence[str] = (),
     ) -> Added: ...
 
-    def fits(self, counts: dict[str, Counter[str]], rows: Sequence[Row]) -> bool: ...
+    def fits(self, counts: dict[str, Counter[str]], rows: Sequence[Row], sequences: Sequence[str] = ()) -> bool: ...
+
+    def forward(self, first: str, receipt: Receipt, now: datetime) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -121,6 +128,12 @@ class _Receipt:
 
     through: str | None = None
     earlier: str | None = None  # `through` as an earlier attempt left it, when read
+    sequences: tuple[str, ...] = ()  # every record counted through `through`, in order
+
+    def read(self, found: Receipt | None) -> None:
+        self.through = found.through if found else None
+        self.sequences = found.sequences if found else ()
+        self.earlier = self.earlier or self.through
 
     def counted_before(self, change: Change) -> bool:
         """Whether an earlier attempt at this batch counted `change` (as far as we read)."""
@@ -147,12 +160,31 @@ class LogCountUseCase:
         effects = [effect_of(change) for change in changes]
         receipt = _Receipt()
         counted = self._count(first, receipt, list(changes), effects)
-        retry_from = first if counted is None else None
+        retry_from = first if counted is None or not self._hand_on(receipt, changes[-1]) else None
         faults.checkpoint(faults.AFTER_COUNT)
         already = sum(1 for change in changes if receipt.counted_before(change))
         if retry_from is not None:
             logger.warning("batch left for a retry", extra={"retry_from": retry_from})
         return Report(len(changes), already, counted or 0, retry_from)
+
+    def _hand_on(self, receipt: _Receipt, last: Change) -> bool:
+        """When an earlier, longer attempt at this batch counted past its last record (Lambda handed
+        it again shorter), the batch that follows starts at a record counted already, under a key
+        with no receipt: this writes that receipt, so it counts only what comes after. Its first
+        record is the earlier attempt's first after ours (a shard's batches are consecutive runs).
+        False if it could not be written (the batch is then handed again)."""
+        if receipt.through is None or int(receipt.through) <= last.position:
+            return True
+        later = tuple(s for s in receipt.sequences if int(s) > last.position)
+        if not later:
+            logger.warning("receipt without its records: cannot hand on", extra={"sequence": last.sequence})
+            return True
+        try:
+            return self.stats.forward(later[0], Receipt(receipt.through, later), self.clock.now())
+        except AWS_ERRORS as error:
+            if not retryable(error):
+                raise
+            return False
 
     def _count(self, first: str, receipt: _Receipt, done: list[Change], effects: list[Effect]) -> int | None:
         """Adds the counts (and day pages) of `done` once; how many records it counted, or None if
@@ -163,8 +195,9 @@ class LogCountUseCase:
         while failures < COUNT_ATTEMPTS:
             if not any(_merged(effects).values()):
                 return counted  # nothing (more) to add (admin records, or all counted before): no write
-            size = self._fitting(effects)
+            size = self._fitting(effects, [c.sequence for c in done], receipt.sequences)
             part = effects[:size]
+            sequences = (*receipt.sequences, *(c.sequence for c in done[:size]))
             try:
                 added = self.stats.add(
                     first,
@@ -174,13 +207,14 @@ class LogCountUseCase:
                     self.clock.now(),
                     rows=[e.row for e in part if e.row is not None],
                     pages_from=done[0].sequence,
+                    sequences=sequences,
                 )
             except AWS_ERRORS as error:
                 if not retryable(error):
                     raise
                 added = Added.CONTENDED
             if added is Added.DONE:
-                receipt.through = done[size - 1].sequence
+                receipt.through, receipt.sequences = done[size - 1].sequence, sequences
                 counted += size
                 done, effects = done[size:], effects[size:]
                 if not done:
@@ -190,8 +224,7 @@ class LogCountUseCase:
             if added is Added.RECEIPT_MOVED:
                 # An earlier (or concurrent) attempt at this batch counted part of it: keep only what it did not.
                 try:
-                    receipt.through = self.stats.counted_through(first)
-                    receipt.earlier = receipt.earlier or receipt.through
+                    receipt.read(self.stats.counted_through(first))
                 except AWS_ERRORS as error:
                     if not retryable(error):
                         raise
@@ -205,14 +238,15 @@ class LogCountUseCase:
         logger.warning("counting failed", extra={"sequence": first})
         return None
 
-    def _fitting(self, effects: Sequence[Effect]) -> int:
+    def _fitting(self, effects: Sequence[Effect], sequences: Sequence[str], counted: Sequence[str]) -> int:
         """How many leading effects one transaction can count: all of them but for a batch spanning
         many days (the longest prefix that fits, by bisection: a longer prefix never needs fewer
         items). One record always fits (the receipt, a counter and a page)."""
 
         def fits(size: int) -> bool:
             part = effects[:size]
-            return self.stats.fits(_merged(part), [e.row for e in part if e.row is not None])
+            rows = [e.row for e in part if e.row is not None]
+            return self.stats.fits(_merged(part), rows, (*counted, *sequences[:size]))
 
         if fits(len(effects)):
             return len(effects)

@@ -6,8 +6,9 @@ source mapping (template.yaml), because they want opposite batches:
   MODIFY whose `state` changed (pending -> released or cancelled: a release, a re-check's
   cancellation, a supersession) is announced in its new state: the same Source, DetailType and
   Detail the decide and release paths published before. Admin and outcome records, and changes
-  that leave the state alone, publish nothing. At least once: consumers dedupe on decision_id (the
-  documented contract), since a retried batch publishes again. It writes nothing to DynamoDB, so
+  that leave the state alone, publish nothing. At least once: consumers dedupe on (decision_id,
+  state) (the documented contract: one announcement per state reached), since a retried batch
+  publishes again. It writes nothing to DynamoDB, so
   a batch's size costs nothing but invocations, and follow-ups are announced within seconds;
 - counting and day pages (shared.usecases.log_count, LogCountFunction, a 300 s window): exactly
   once, one transaction per batch, so the longer the batch the cheaper each record.

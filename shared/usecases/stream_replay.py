@@ -9,7 +9,7 @@ read back from the stream and handed whole to the use case of the function that 
 message is deleted.
 
 Why a replay is safe to repeat, or to run twice at once:
-- publishing is at least once anyway (consumers dedupe on decision_id); a replayed announcement
+- publishing is at least once anyway (consumers dedupe on decision_id and state); a replayed announcement
   may arrive after newer ones of the same decision, which carry a later state_changed_at;
 - counting stays exactly once: the counting use case reports only a batch's FIRST record as
   failed, so a parked range starts at the first record of the batch its attempts tried, which is

@@ -241,6 +241,36 @@ def test_a_batch_handed_again_from_its_first_record_is_not_counted_again(aws: An
     assert sum(decided.values()) == 11
 
 
+def test_a_batch_handed_again_shorter_than_counted_hands_the_rest_on_to_the_next_batch(aws: Any) -> None:
+    # Given ten decisions' log records counted as one batch whose answer was lost (a timeout)
+    records = ten_decided(aws)
+    assert count(aws, records) == OK
+    pages_before = page_rows()
+    # When Lambda hands the batch again shorter (its batch size lowered meanwhile): the first four
+    assert count(aws, records[:4]) == OK
+    # And then the batch that follows them, the other six and one decided since
+    put_events(aws, [detail(event_id="e-late", interaction_id="i-late", customer_id="c-late")])
+    handle_batch(aws)
+    after = stream_records(aws)[4:]
+    assert len(after) == 7
+    assert count(aws, after) == OK
+    # Then each decision is counted once, and listed once: only the late one was added
+    assert counted()["total"] == 11
+    assert len(page_rows()) == len(pages_before) + 1
+
+
+def page_rows() -> list[Any]:
+    """Every row of every day page around NOW, repeats included (the readers drop repeats)."""
+    from shared.adapters import day_pages
+
+    rows: list[Any] = []
+    table = wiring.stats().stats_table
+    for item in boto3.client("dynamodb").scan(TableName=table, ConsistentRead=True)["Items"]:
+        if item["day"]["S"].startswith(day_pages.PAGE_DAY_PREFIX):
+            rows += day_pages.rows_of_page(item)
+    return rows
+
+
 def dynamodb_requests() -> list[str]:
     """The operations the product's own DynamoDB client sends, in order (botocore's event hooks)."""
     sent: list[str] = []
