@@ -146,6 +146,10 @@ def _receipt_put(
     return put
 
 
+# Cancellation reasons that pass if the transaction is tried again a little later.
+_PASSING = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"})
+
+
 class Added(Enum):
     """How adding a batch's counts went."""
 
@@ -246,7 +250,12 @@ class Stats(aws.AwsPort):
             reasons = error.response.get("CancellationReasons") or [{}]
             if reasons[0].get("Code") == "ConditionalCheckFailed":
                 return Added.RECEIPT_MOVED
-            return Added.CONTENDED
+            codes = {r.get("Code") for r in reasons} - {None, "None"}
+            if codes <= _PASSING:
+                return Added.CONTENDED
+            # A validation error, an item too large: no retry mends it, so say so at once (the
+            # invocation fails and its alarm fires) instead of backing off as if it were busy.
+            raise
         return Added.DONE
 
     def days(self, first: date, last: date) -> list[dict[str, Any]]:

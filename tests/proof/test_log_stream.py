@@ -259,6 +259,33 @@ def test_a_batch_handed_again_shorter_than_counted_hands_the_rest_on_to_the_next
     assert len(page_rows()) == len(pages_before) + 1
 
 
+def test_a_count_transaction_cancelled_for_a_reason_no_retry_mends_fails_at_once(aws: Any) -> None:
+    # Given ten decisions' log records, and DynamoDB cancelling the counting transaction as invalid
+    from botocore.exceptions import ClientError
+
+    records = ten_decided(aws)
+    tries: list[int] = []
+
+    def invalid(**_: Any) -> None:
+        tries.append(1)
+        raise ClientError(
+            {
+                "Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+                "CancellationReasons": [{"Code": "None"}, {"Code": "ValidationError", "Message": "too large"}],
+            },
+            "TransactWriteItems",
+        )
+
+    aws_clients.client("dynamodb").meta.events.register("before-call.dynamodb.TransactWriteItems", invalid)
+    # When the log count function handles them
+    with pytest.raises(ClientError):
+        count(aws, records)
+    # Then it failed on the first try (the invocation errs, its alarm fires) instead of backing off
+    # and retrying as if DynamoDB were busy; nothing was counted
+    assert len(tries) == 1
+    assert counted() == {}
+
+
 def page_rows() -> list[Any]:
     """Every row of every day page around NOW, repeats included (the readers drop repeats)."""
     from shared.adapters import day_pages
