@@ -147,7 +147,9 @@ def _receipt_put(
 
 
 # Cancellation reasons that pass if the transaction is tried again a little later.
-_PASSING = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"})
+_PASSING = frozenset(
+    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
+)
 
 
 class Added(Enum):
