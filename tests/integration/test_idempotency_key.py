@@ -137,3 +137,29 @@ def test_on_the_queue_a_reused_event_id_is_parked_and_another_customers_is_decid
     assert set(decisions) == {"cust-a", "cust-b"}
     assert [decisions["cust-a"]] == first
     assert decisions["cust-b"]["interaction_id"] == "i-3"
+
+
+def test_a_reuse_that_would_supersede_its_own_held_survey_is_refused_on_the_queue_and_by_post_decide(
+    aws: Any,
+) -> None:
+    # Given an event X decided through the queue as a survey held until its send time
+    closed = NOW - timedelta(minutes=60)
+    put_events(aws, [detail(event_id="X", interaction_id="i-1", closed_at=closed.isoformat())])
+    drain(aws)
+    (first,) = log_items(aws)
+    assert (first["action"], first["state"]) == ("survey", "pending")
+    # When X comes again with the same interaction closed later, unsolved (which would supersede that
+    # very survey), on the queue beside another customer's event, and then through POST /decide
+    later = (closed + timedelta(minutes=30)).isoformat()
+    reused = detail(event_id="X", interaction_id="i-1", closed_at=later, outcome="unresolved")
+    put_events(aws, [reused, detail(event_id="Y", interaction_id="i-9", customer_id="cust-b")])
+    responses = drain(aws)
+    status, error = decide(reused)
+    # Then the queue parks it as a reuse (no record failed: nothing to retry) and decides the other
+    assert all(r == {"batchItemFailures": []} for r in responses)
+    (parked,) = receive_batch(boto3.client("sqs"), aws.urls["DecideDeadLetterQueue"])
+    assert parked["MessageAttributes"]["governor_error"]["StringValue"] == "IDEMPOTENCY_KEY_REUSED"
+    assert {d["customer_id"] for d in log_items(aws)} == {"cust-1", "cust-b"}
+    # And POST /decide answers 409, not 500; the held survey stands, still pending
+    assert (status, error["code"]) == (409, "IDEMPOTENCY_KEY_REUSED")
+    assert [d for d in log_items(aws) if d["customer_id"] == "cust-1"] == [first]
