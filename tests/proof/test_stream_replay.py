@@ -75,6 +75,26 @@ def park(stack: Any, function: str) -> None:
     assert poller.drain(give_up_after_retries=True) == []
 
 
+def describe_parked_count_batch(stack: Any, first: str, last: str) -> None:
+    """What Lambda puts on the log stream dead-letter queue when the count mapping gives up on the
+    batch from sequence number `first` through `last` of the stream's shard."""
+    stream = stack.get_att("DecisionLogTable", "StreamArn")
+    (shard,) = streams_client().describe_stream(StreamArn=stream)["StreamDescription"]["Shards"]
+    body = {
+        "requestContext": {
+            "functionArn": stack.get_att("LogCountFunction", "Arn"),
+            "condition": "RetryAttemptsExhausted",
+        },
+        "DDBStreamBatchInfo": {
+            "shardId": shard["ShardId"],
+            "startSequenceNumber": first,
+            "endSequenceNumber": last,
+            "streamArn": stream,
+        },
+    }
+    boto3.client("sqs").send_message(QueueUrl=stack.urls["LogStreamDeadLetterQueue"], MessageBody=json.dumps(body))
+
+
 def test_a_count_batch_given_up_on_is_counted_once_by_the_replay_however_often_it_runs(aws: Any) -> None:
     # Given ten decisions whose count batch failed every retry (DynamoDB throttling the counts) and
     # was parked: published, but neither counted nor listed
@@ -125,21 +145,7 @@ def test_a_range_the_stream_no_longer_holds_is_reported_and_its_message_kept(aws
     # Given a description of a batch whose records the stream does not hold (moto keeps records
     # forever, so a range past its end stands for one AWS trimmed after 24 hours)
     beyond = max(int(r["dynamodb"]["SequenceNumber"]) for r in ten_decided(aws)) + 100
-    stream = aws.get_att("DecisionLogTable", "StreamArn")
-    (shard,) = streams_client().describe_stream(StreamArn=stream)["StreamDescription"]["Shards"]
-    body = {
-        "requestContext": {
-            "functionArn": aws.get_att("LogCountFunction", "Arn"),
-            "condition": "RetryAttemptsExhausted",
-        },
-        "DDBStreamBatchInfo": {
-            "shardId": shard["ShardId"],
-            "startSequenceNumber": str(beyond),
-            "endSequenceNumber": str(beyond + 10),
-            "streamArn": stream,
-        },
-    }
-    boto3.client("sqs").send_message(QueueUrl=aws.urls["LogStreamDeadLetterQueue"], MessageBody=json.dumps(body))
+    describe_parked_count_batch(aws, str(beyond), str(beyond + 10))
     # When the operator replays
     answer = replay()
     # Then it says the range is gone, replays nothing, and keeps the message for whoever recovers it
@@ -160,21 +166,7 @@ def test_a_range_read_short_of_its_last_record_is_not_replayed_and_its_message_k
     records = ten_decided(aws)
     first = records[0]["dynamodb"]["SequenceNumber"]
     last = max(int(r["dynamodb"]["SequenceNumber"]) for r in records) + 100
-    stream = aws.get_att("DecisionLogTable", "StreamArn")
-    (shard,) = streams_client().describe_stream(StreamArn=stream)["StreamDescription"]["Shards"]
-    body = {
-        "requestContext": {
-            "functionArn": aws.get_att("LogCountFunction", "Arn"),
-            "condition": "RetryAttemptsExhausted",
-        },
-        "DDBStreamBatchInfo": {
-            "shardId": shard["ShardId"],
-            "startSequenceNumber": first,
-            "endSequenceNumber": str(last),
-            "streamArn": stream,
-        },
-    }
-    boto3.client("sqs").send_message(QueueUrl=aws.urls["LogStreamDeadLetterQueue"], MessageBody=json.dumps(body))
+    describe_parked_count_batch(aws, first, str(last))
     # When the operator replays
     answer = replay()
     # Then the part it could read is not replayed as the whole: nothing counted, the message kept

@@ -199,22 +199,7 @@ function optOuts(id, preferences) {
     replace(status, h("div", { class: "conflict", role: "alert" },
       h("p", {}, h("strong", {}, "Changed by someone else meanwhile. "), `The opt-outs are now: ${describeOptOuts(seen)}. Your change (${mine}) was not made.`),
       h("div", { class: "row" },
-        h("button", { type: "button", onclick: async () => {
-          lock(true);
-          try {
-            await send(kind, wanted);
-          } catch (error) {
-            let shown = error;
-            if (error instanceof ApiError && error.status === 412) {
-              try {
-                return conflict(kind, wanted, await getPreferences(id));
-              } catch (reread) {
-                shown = reread;
-              }
-            }
-            replace(status, errorBox(shown));
-          } finally { lock(false); }
-        } }, `Re-apply: ${mine}`),
+        h("button", { type: "button", onclick: () => change(kind, wanted) }, `Re-apply: ${mine}`),
         h("button", { type: "button", class: "secondary", onclick: () => replace(status) }, "Keep the current state"))));
   }
 
@@ -224,6 +209,7 @@ function optOuts(id, preferences) {
     try {
       await send(kind, wanted);
     } catch (error) {
+      // 412: the opt-outs changed since this page read them (its If-Match); show them, keep the change.
       let shown = error;
       if (error instanceof ApiError && error.status === 412) {
         try {
