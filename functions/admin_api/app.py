@@ -19,7 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 from functions.admin_api.models import ContactState, DecisionPage, PreferencesChange, PreferencesView, StatsReport
 from shared import wiring
 from shared.adapters.tracing import LazyTracer
-from shared.api.http import caller, documented, install_error_handlers
+from shared.api.http import caller, documented, install_error_handlers, tagged
 from shared.api.routing import DecodedPathResolver
 from shared.domain.decision import Action, Decision, Reason, State
 from shared.domain.errors import InvalidInput, NotFound
@@ -248,16 +248,11 @@ def get_contact_state(
 
 
 # The opt-outs with their tag: what an admin saw, to send back as If-Match with a change.
-TAGGED_PREFERENCES: OpenAPIResponse = {
-    "description": "The customer's opt-outs.",
-    "headers": {
-        "ETag": {
-            "description": "The opt-outs' tag: send it as If-Match to change them only as you saw them.",
-            "schema": {"type": "string"},
-        }
-    },
-    "content": {"application/json": {"model": PreferencesView}},
-}
+TAGGED_PREFERENCES = tagged(
+    "The customer's opt-outs.",
+    PreferencesView,
+    "The opt-outs' tag: send it as If-Match to change them only as you saw them.",
+)
 PreferencesIfMatch = Annotated[
     str | None,
     Header(

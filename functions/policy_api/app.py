@@ -26,7 +26,7 @@ from functions.policy_api.models import (
 )
 from shared import wiring
 from shared.adapters.tracing import LazyTracer
-from shared.api.http import caller, documented, install_error_handlers
+from shared.api.http import caller, documented, install_error_handlers, tagged
 from shared.config import settings
 from shared.domain.errors import InvalidInput, PreconditionRequired, field_problems
 
@@ -44,16 +44,7 @@ app = APIGatewayRestResolver(enable_validation=True)
 install_error_handlers(app)
 
 # What the routes answering one version send: the version, and its ETag for the next If-Match.
-VERSIONED: OpenAPIResponse = {
-    "description": "The policy version.",
-    "headers": {
-        "ETag": {
-            "description": 'The version, e.g. "3": send it as If-Match to change it.',
-            "schema": {"type": "string"},
-        }
-    },
-    "content": {content_types.APPLICATION_JSON: {"model": PolicyVersion}},
-}
+VERSIONED = tagged("The policy version.", PolicyVersion, 'The version, e.g. "3": send it as If-Match to change it.')
 
 IfMatch = Annotated[
     str | None, Header(alias="if-match", description='The ETag of the version this change is based on, e.g. "3".')

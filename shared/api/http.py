@@ -55,6 +55,15 @@ _STATUS_TEXT = {
 }
 
 
+def tagged(description: str, model: type[BaseModel], etag: str) -> OpenAPIResponse:
+    """A success answering `model` with an ETag header (`etag` says what to send it back as)."""
+    return {
+        "description": description,
+        "headers": {"ETag": {"description": etag, "schema": {"type": "string"}}},
+        "content": {content_types.APPLICATION_JSON: {"model": model}},
+    }
+
+
 def documented(*refusals: int, ok: int = 200, success: OpenAPIResponse | None = None) -> dict[int, OpenAPIResponse]:
     """A route's responses for its OpenAPI document: the success (by default the route's return
     model), each refusal it can give, and the 500 and 503 every route can give, as Error bodies."""
