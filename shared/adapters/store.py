@@ -55,6 +55,15 @@ class LedgerChanged:
 
 
 @dataclass(frozen=True)
+class LedgerStale:
+    """The ledger holds as pending a follow-up the log says was released, cancelled or is gone (it
+    missed that change): nothing was written; decide again on `current`, the ledger as the log tells
+    it (same version), and write it with the decision, which mends it."""
+
+    current: ContactLedger
+
+
+@dataclass(frozen=True)
 class Contended:
     """Another request was writing the same item at that moment (TransactionConflict): nothing was
     written; read again and decide again after a backoff."""
@@ -66,7 +75,7 @@ class NotPending:
     written; read the decision again to see how."""
 
 
-CommitOutcome = Committed | AlreadyDecided | LedgerChanged | Contended
+CommitOutcome = Committed | AlreadyDecided | LedgerChanged | LedgerStale | Contended
 SettleOutcome = Committed | NotPending | LedgerChanged | Contended
 
 
@@ -173,9 +182,19 @@ class DynamoStore(aws.AwsPort):
             codes = [r.get("Code") for r in reasons]
             if CONFLICT in codes:
                 return Contended()
-            # A superseded entry no longer pending while the ledger is unchanged: the two disagree.
-            raise TransientFailure(f"transaction cancelled: {'/'.join(str(c) for c in codes)}") from error
+            # A superseded entry no longer pending while the ledger is unchanged: the ledger missed
+            # its release or cancellation (a release parked and never replayed, an entry expired
+            # before its slot). The log says what became of it: decide again on the ledger made to
+            # agree with it; the next write of the ledger mends it.
+            states = {d: self._state_of(d) for d in decision.supersedes}
+            if all(state is State.PENDING for state in states.values()):
+                raise TransientFailure(f"transaction cancelled: {'/'.join(str(c) for c in codes)}") from error
+            return LedgerStale(before.agreeing_with(states))
         return Committed(decision)
+
+    def _state_of(self, decision_id: str) -> State | None:
+        found = self.get_decision(decision_id)
+        return found.state if found else None
 
     def settle(self, settled: Decision, before: ContactLedger, after: ContactLedger, now: datetime) -> SettleOutcome:
         """Releases or cancels a pending follow-up: its ledger entry (version condition) and its log
@@ -244,8 +263,9 @@ class MemoryStore:
                 current = self.ledgers.get(before.customer_id, ContactLedger(before.customer_id))
                 if current.version != before.version:
                     return LedgerChanged(current)
-                if any(self._state(d) is not State.PENDING for d in decision.supersedes):
-                    raise TransientFailure("a superseded follow-up is no longer pending")
+                states = {d: self._state(d) for d in decision.supersedes}
+                if any(state is not State.PENDING for state in states.values()):
+                    return LedgerStale(current.agreeing_with(states))
                 self.ledgers[after.customer_id] = after
                 for superseded in decision.supersedes:
                     self.decisions[superseded] = self.decisions[superseded].with_state(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -114,6 +114,21 @@ class ContactLedger:
         if not gone:
             return self
         return replace(self, followups=tuple(f for f in self.followups if f.decision_id not in gone))
+
+    def agreeing_with(self, log_states: Mapping[str, State | None]) -> ContactLedger:
+        """This ledger, version unchanged, with each follow-up it holds as pending made to agree with
+        what the decision log says became of it (`log_states`: decision id -> state, None when the
+        log has no entry any more): released stays as released (it still counts), cancelled or gone
+        is dropped. What a ledger that missed a release or a cancellation is decided on, so that the
+        next write of it (conditioned on this version) mends it."""
+        kept = []
+        for f in self.followups:
+            said = log_states.get(f.decision_id, State.PENDING) if f.pending else State.PENDING
+            if said is State.RELEASED:
+                kept.append(replace(f, state=RELEASED))
+            elif said is State.PENDING:
+                kept.append(f)
+        return replace(self, followups=tuple(kept))
 
     def released(self, decision_id: str) -> ContactLedger:
         """The next version once the pending follow-up `decision_id` is handed to the senders."""

@@ -25,7 +25,7 @@ from shared import faults
 from shared.adapters import retry
 from shared.adapters.aws import AWS_ERRORS, retryable
 from shared.adapters.clock import Clock, WallClock
-from shared.adapters.store import AlreadyDecided, Committed, LedgerChanged, Store
+from shared.adapters.store import AlreadyDecided, Committed, LedgerChanged, LedgerStale, Store
 from shared.domain import engine
 from shared.domain.contacts import ContactLedger
 from shared.domain.decision import Decision, fingerprint_of
@@ -62,12 +62,13 @@ class Governor:
         current = self._ledgers.get(event.customer_id)
         if current is None:
             current = self.store.load([event.customer_id])[event.customer_id]
+        mend = False  # the ledger read missed a release or cancellation: this decision's write mends it
         for attempt in range(MAX_ATTEMPTS):
             now = self.clock.now(event)
             decision = engine.decide(event, current, policy, now)
             # An approval takes a slot; a decision that supersedes pending follow-ups frees theirs
             # (and cancels them) in the same conditional write, approval or not.
-            takes_slot = decision.approved or bool(decision.supersedes)
+            takes_slot = decision.approved or bool(decision.supersedes) or mend
             after = current.after(decision, policy.ledger_retention, now) if takes_slot else None
             result = self.store.commit(decision, current, after, now, fingerprint)
             if isinstance(result, Committed):
@@ -81,8 +82,8 @@ class Governor:
                         "the first event's decision stands: send this event with a new event_id"
                     )
                 return Outcome(result.decision, duplicate=True)
-            if isinstance(result, LedgerChanged):
-                current = result.current
+            if isinstance(result, LedgerChanged | LedgerStale):
+                current, mend = result.current, mend or isinstance(result, LedgerStale)
             else:  # Contended: nothing was written and no fresh ledger came back
                 retry.backoff(attempt)
                 current = self.store.load([event.customer_id])[event.customer_id]

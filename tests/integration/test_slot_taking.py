@@ -226,3 +226,59 @@ def test_an_event_id_reused_for_a_later_close_of_its_interaction_is_refused_alon
     # ... the first decision stands, still pending, and the batch's other event is decided
     assert store.get_decision(first.decision.decision_id) == first.decision
     assert results[1].decision is not None and results[1].failed is None
+
+
+@pytest.mark.parametrize("log_says", ["gone", "released"])
+def test_a_ledger_that_missed_what_became_of_a_held_follow_up_is_mended_by_the_next_decision(
+    store: Store, log_says: str
+) -> None:
+    # Given a survey held in the ledger whose log entry says otherwise: gone (expired before the slot)
+    # or released (its release's ledger write was lost: a release parked and never replayed)
+    decide = DecideUseCase(store, clock=FixedClock(NOW))
+    (held,) = decide.run([event(1, closed_at=(NOW - timedelta(minutes=60)).isoformat())])
+    assert held.decision is not None and held.decision.state == "pending"
+    forget(store, held.decision, log_says)
+    # When a newer interaction of the customer is decided (it would supersede a held survey)
+    (newer,) = decide.run([event(2, outcome="abandoned", closed_at=(NOW - timedelta(minutes=5)).isoformat())])
+    # Then it is decided, not failed for ever: on the ledger as the log tells it
+    assert newer.decision is not None and newer.failed is None, newer
+    assert held.decision.decision_id not in newer.decision.supersedes
+    # And the ledger was mended by that decision's write: the released survey counts as released,
+    # the gone one is dropped
+    (customer,) = {held.decision.customer_id}
+    kept = store.load([customer])[customer].find(held.decision.decision_id)
+    if log_says == "gone":
+        assert kept is None
+    else:
+        assert kept is not None and not kept.pending
+
+
+def forget(store: Store, decision: Any, log_says: str) -> None:
+    """Makes the decision log say `log_says` of `decision` without telling the ledger."""
+    from shared.domain.decision import State
+
+    if isinstance(store, MemoryStore):
+        if log_says == "gone":
+            del store.decisions[decision.decision_id]
+        else:
+            store.decisions[decision.decision_id] = decision.with_state(State.RELEASED, None, NOW)
+        return
+    assert isinstance(store, DynamoStore)
+    client = boto3.client("dynamodb")
+    key = ledger_key_of_log(decision.decision_id)
+    if log_says == "gone":
+        client.delete_item(TableName=store.log_table, Key=key)
+    else:
+        client.update_item(
+            TableName=store.log_table,
+            Key=key,
+            UpdateExpression="SET #s = :released",
+            ExpressionAttributeNames={"#s": "state"},
+            ExpressionAttributeValues={":released": {"S": "released"}},
+        )
+
+
+def ledger_key_of_log(decision_id: str) -> dict[str, Any]:
+    from shared.adapters import decision_log
+
+    return decision_log.key(decision_id)
