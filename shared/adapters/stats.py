@@ -202,7 +202,7 @@ class Stats(aws.AwsPort):
         items = self._items("0", None, "0", counts, rows=rows, now=now, pages_from="0", sequences=sequences)
         return len(items) <= TRANSACT_ITEMS and _bytes(items) <= TRANSACT_BYTES
 
-    def counted_through(self, first: str) -> Receipt | None:
+    def receipt_of(self, first: str) -> Receipt | None:
         """How far a batch that started at `first` was counted, None if none was."""
         answer = self.client.get_item(TableName=self.stats_table, Key=receipt_key(first), ConsistentRead=True)
         item = answer.get("Item")
@@ -220,7 +220,7 @@ class Stats(aws.AwsPort):
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-            there = self.counted_through(first)
+            there = self.receipt_of(first)
             return there is not None and int(there.through) >= int(receipt.through)
         return True
 

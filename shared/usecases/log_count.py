@@ -78,7 +78,7 @@ logger = Logger(child=True)
 
 
 class Counting(Protocol):
-    def counted_through(self, first: str) -> Receipt | None: ...
+    def receipt_of(self, first: str) -> Receipt | None: ...
 
     def add(
         self,
@@ -224,7 +224,7 @@ class LogCountUseCase:
             if added is Added.RECEIPT_MOVED:
                 # An earlier (or concurrent) attempt at this batch counted part of it: keep only what it did not.
                 try:
-                    receipt.read(self.stats.counted_through(first))
+                    receipt.read(self.stats.receipt_of(first))
                 except AWS_ERRORS as error:
                     if not retryable(error):
                         raise
